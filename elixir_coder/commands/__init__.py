@@ -1,0 +1,11 @@
+"""Sub-command registration. Each module adds its sub-commands and calls into the stages."""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    from elixir_coder.commands import demo, kg, query
+
+    kg.register(sub)
+    query.register(sub)
+    demo.register(sub)

@@ -1,0 +1,1 @@
+"""kg stage (see DESIGN.md)."""

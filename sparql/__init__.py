@@ -1,0 +1,1 @@
+"""sparql stage (see DESIGN.md)."""
