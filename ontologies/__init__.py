@@ -92,6 +92,7 @@ EC = Vocabulary("ec", ontology_iri("core") + "#", """
     protocol implementsProtocol forType delegatesTo
     hasTemplate
     hasVariable variableName comesFrom computedFrom flowsTo
+    inFileBody
 """)
 
 OTP = Vocabulary("otp", ontology_iri("otp") + "#", """
@@ -102,6 +103,7 @@ OTP = Vocabulary("otp", ontology_iri("otp") + "#", """
     definesCallback callbackOf optional implementsBehaviour implementsCallback
     hasImpl implValue implOf
     hasChildSpec childModule childArgs strategy restart shutdown supervisedBy
+    OneForOne OneForAll RestForOne Permanent Transient Temporary
 """)
 
 TEST = Vocabulary("test", ontology_iri("testing") + "#", """
@@ -113,11 +115,17 @@ TEST = Vocabulary("test", ontology_iri("testing") + "#", """
 QUALITY = Vocabulary("q", ontology_iri("quality") + "#", """
     Finding Rule Category Severity
     rule category severity about ruleId findingMessage
+    Consistency Design Readability Refactor Warning High Medium Low
 """)
 
 SECURITY = Vocabulary("sec", ontology_iri("security") + "#", """
     SecurityFinding VulnerabilityClass Source Sink
     vulnerabilityClass cwe isSource isSink sinkFunction
+    sourceFunction
+    CommandInjection Config DenialOfService Misc RemoteCodeExecution SQLInjection Traversal XSS
+    VulnerableDependency
+    SystemCmdSink OsCmdSink CodeEvalSink StringToAtomSink BinaryToTermSink FileReadSink SqlQuerySink
+    HtmlRawSink IoGetsSource ReadBodySource
 """)
 
 SHAPES = Vocabulary("ecsh", f"{BASE}shapes#", "")
@@ -125,7 +133,7 @@ SHAPES = Vocabulary("ecsh", f"{BASE}shapes#", "")
 #: Bookkeeping terms of the build (file hashes, owned subjects) kept in the meta graph; not an
 #: ontology users query, so it lives outside the ontology files.
 META = Vocabulary("meta", f"{BASE}meta#", """
-    SourceRecord graph path contentHash mtime size subjects needsResolution
+    SourceRecord graph path contentHash mtime size subjects needsResolution bulkBuild
 """)
 
 ID = BASE + "id/"
