@@ -48,6 +48,8 @@ class FileRecord:
     mtime_ns: int
     size: int
     subjects: list[str] | None = None
+    triples: int = 0  # distinct facts the file wrote (summed for the build summary)
+    counts: tuple[int, int, int, int] = (0, 0, 0, 0)  # modules, functions, call sites, tests
 
 
 class StoreAPI(Protocol):
@@ -61,6 +63,7 @@ class StoreAPI(Protocol):
     def touch_records(self, graph, records: Iterable[FileRecord]) -> None: ...
     def resolve(self, call_sites=None, functions=None) -> None: ...
     def counts(self, graph) -> dict[str, int]: ...
+    def summary_counts(self, graph) -> dict[str, int]: ...
     def bulk_pending(self, graph) -> bool: ...
     def drop_graph(self, graph) -> None: ...
     def begin_bulk(self, graph) -> None: ...
@@ -108,6 +111,8 @@ class _Result:
     ntriples: str = ""
     subjects: list[str] = field(default_factory=list)
     line_count: int = 0
+    triple_count: int = 0
+    counts: tuple[int, int, int, int] = (0, 0, 0, 0)
 
 
 Progress = Callable[[int, int], None]  # (files done, files total)
@@ -132,6 +137,8 @@ def _process(root: str, path: str, project: str, version: str, max_bytes: int) -
     res.ntriples = facts.ntriples()
     res.subjects = sorted(facts.subjects)
     res.line_count = facts.line_count
+    res.triple_count = len(set(facts.lines))
+    res.counts = tuple(facts.counts.get(k, 0) for k in ("modules", "functions", "call_sites", "tests"))
     return res
 
 
@@ -256,7 +263,7 @@ def build(store: StoreAPI, src: str | Path, *, graph: str | None = None,
             if p in changed:
                 res = changed[p]
                 fiv = file_iri(source.project, source.version, p).value
-                inserts.append((FileRecord(fiv, p, res.sha256, res.mtime_ns, res.size, res.subjects), res.ntriples))
+                inserts.append((FileRecord(fiv, p, res.sha256, res.mtime_ns, res.size, res.subjects, res.triple_count, res.counts), res.ntriples))
                 touched_functions.update(s for s in res.subjects if _is_function(s))
                 new_subjects.update(res.subjects)
         if deletes:
@@ -294,7 +301,7 @@ def _bulk_build(store: StoreAPI, source: sources.Source, g, summary: BuildSummar
     lines = 0
     for res in _extract_iter(source, list(source.files), max_bytes, workers, progress):
         fiv = file_iri(source.project, source.version, res.path).value
-        batch.append((FileRecord(fiv, res.path, res.sha256, res.mtime_ns, res.size, res.subjects), res.ntriples))
+        batch.append((FileRecord(fiv, res.path, res.sha256, res.mtime_ns, res.size, res.subjects, res.triple_count, res.counts), res.ntriples))
         lines += res.line_count
         if len(batch) >= BULK_BATCH:
             store.bulk_insert(g, batch)
@@ -321,7 +328,7 @@ def _finish(store: StoreAPI, source: sources.Source, g, summary: BuildSummary, t
             summary.parse_error_files.append({"path": path, "reason": message})
     summary.skipped.sort(key=lambda d: d["path"])
     summary.parse_errors = len({d["path"] for d in summary.parse_error_files})
-    for k, v in store.counts(g).items():
+    for k, v in store.summary_counts(g).items():
         setattr(summary, k, v)
     summary.seconds = round(time.perf_counter() - t0, 3)
     return summary

@@ -133,7 +133,7 @@ SHAPES = Vocabulary("ecsh", f"{BASE}shapes#", "")
 #: Bookkeeping terms of the build (file hashes, owned subjects) kept in the meta graph; not an
 #: ontology users query, so it lives outside the ontology files.
 META = Vocabulary("meta", f"{BASE}meta#", """
-    SourceRecord graph path contentHash mtime size subjects needsResolution bulkBuild
+    SourceRecord graph path contentHash mtime size subjects triples modules functions callSites tests needsResolution bulkBuild
 """)
 
 ID = BASE + "id/"

@@ -123,7 +123,7 @@ class KnowledgeGraph:
         ox.serialize(statements(), output, rdf_format, prefixes=prefixes)
         return count
 
-    def counts(self, graph: ox.NamedNode) -> dict[str, int]:
+    def counts(self, graph: ox.NamedNode, triples: bool = True) -> dict[str, int]:
         """Modules, functions, call sites, tests and triples in one graph."""
         q = f"""SELECT
           (SUM(IF(?t = ec:Module, 1, 0)) AS ?modules)
@@ -134,8 +134,39 @@ class KnowledgeGraph:
                 GRAPH {graph} {{ ?s a ?t }} }}"""
         row = next(iter(self._store.query(q, prefixes=PREFIXES)))
         out = {k: int(row[k].value) if row[k] is not None else 0 for k in ("modules", "functions", "call_sites", "tests")}
+        if not triples:
+            return out
         out["triples"] = int(next(iter(self._store.query(
             f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH {graph} {{ ?s ?p ?o }} }}")))["n"].value)
+        return out
+
+    def summary_counts(self, graph: ox.NamedNode) -> dict[str, int]:
+        """Like :meth:`counts` but cheap enough for every incremental build: call sites and
+        triples are summed from the files' build records (plus the derived links and the
+        project node) instead of scanning the graph (0.2 s and 0.8 s on the Elixir source).
+        The triple count is the facts written: a fact two files both state (a module split
+        over files) counts twice, so it can exceed :meth:`counts`' by a few."""
+        m = META
+        q = f"""SELECT (SUM(?t) AS ?triples) (SUM(?m) AS ?modules) (SUM(?f) AS ?functions)
+                       (SUM(?c) AS ?call_sites) (SUM(?x) AS ?tests)
+                WHERE {{ GRAPH {META_GRAPH} {{ ?r {m.graph} {graph} ; {m.triples} ?t ; {m.modules} ?m ;
+                         {m.functions} ?f ; {m.callSites} ?c ; {m.tests} ?x }} }}"""
+        row = next(iter(self._store.query(q)))
+        files = int(row["triples"].value) if row["triples"] is not None else 0
+        # Call sites belong to one file, so their sum is exact; modules, functions and tests
+        # can be stated by several files (defimpl for a list, a module split over files) and
+        # are counted distinct (a small type scan).
+        out = {k: int(row[k].value) if row[k] is not None else 0 for k in ("call_sites",)}
+        q = f"""SELECT (SUM(IF(?t = ec:Module, 1, 0)) AS ?modules) (SUM(IF(?t = ec:Function, 1, 0)) AS ?functions)
+                       (SUM(IF(?t = test:TestCase, 1, 0)) AS ?tests)
+                WHERE {{ VALUES ?t {{ ec:Module ec:Function test:TestCase }} GRAPH {graph} {{ ?s a ?t }} }}"""
+        row = next(iter(self._store.query(q, prefixes=PREFIXES)))
+        out.update({k: int(row[k].value) if row[k] is not None else 0 for k in ("modules", "functions", "tests")})
+        derived = next(iter(self._store.query(
+            f"""SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH {graph} {{
+                  {{ ?c ec:resolvesTo ?f }} UNION {{ ?t test:exercises ?f }} UNION {{ ?p a ec:Project ; ?pp ?po }} }} }}""",
+            prefixes=PREFIXES)))["n"]
+        out["triples"] = files + int(derived.value)
         return out
 
     # ---- build records (meta graph) -------------------------------------------------------
@@ -383,6 +414,9 @@ def _record_ntriples(r: FileRecord, graph: str) -> str:
         f"{f} {META.mtime} \"{r.mtime_ns}\"^^{_XSD_INT} .",
         f"{f} {META.size} \"{r.size}\"^^{_XSD_INT} .",
         f"{f} {META.subjects} {string(chr(10).join(sorted(r.subjects or ())))} .",
+        f"{f} {META.triples} \"{r.triples}\"^^{_XSD_INT} .",
+        *(f"{f} {p} \"{n}\"^^{_XSD_INT} ." for p, n in zip(
+            (META.modules, META.functions, META.callSites, META.tests), r.counts)),
     ]
     if r.sha256:
         lines.append(f"{f} {META.contentHash} {string(r.sha256)} .")
