@@ -1,10 +1,22 @@
 """Elixir Coder: the public Python API.
 
-Re-exports the few names users need; the logic lives in the stage packages (DESIGN.md).
+Re-exports the few names users need; the logic lives in the stage packages (DESIGN.md)::
+
+    from elixir_coder import KnowledgeGraph, build_kg
+
+    kg = KnowledgeGraph.open("/tmp/kg")
+    summary = build_kg(kg, "path/to/project")          # incremental, crash-safe
+    for row in kg.query("SELECT ?m WHERE { ?m a ec:Module }"):
+        print(row["m"])
 """
 
-from ontologies import EC, OTP, TEST, QUALITY, SECURITY
+from kg.build import BuildSummary
+from kg.build import build as build_kg
+from ontologies import EC, OTP, QUALITY, SECURITY, TEST
+from sparql.named import get as named_query
+from sparql.store import KnowledgeGraph, StoreError
 
 __version__ = "0.1.0"
 
-__all__ = ["EC", "OTP", "TEST", "QUALITY", "SECURITY", "__version__"]
+__all__ = ["KnowledgeGraph", "StoreError", "build_kg", "BuildSummary", "named_query",
+           "EC", "OTP", "TEST", "QUALITY", "SECURITY", "__version__"]

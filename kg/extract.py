@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import tree_sitter_elixir
 from tree_sitter import Language, Parser
 
+from kg import dataflow
 from kg.facts import FileFacts, Problem, boolean, integer, string
 from ontologies import (
     EC,
@@ -121,6 +122,7 @@ P_IMPLEMENTSPROTO, P_PROTOCOL, P_FORTYPE, P_DELEGATES = (
 P_CALLBACKOF, P_OPTIONAL, P_IMPLEMENTSBEH = (
     _t(OTP.callbackOf), _t(OTP.optional), _t(OTP.implementsBehaviour))
 P_HASIMPL, P_IMPLVALUE = _t(OTP.hasImpl), _t(OTP.implValue)
+P_GENERATED, P_GENERATOR = _t(EC.generated), _t(EC.generator)
 P_ASYNC, P_TESTNAME, P_INDESCRIBE, P_DESCRIBENAME = (
     _t(TEST["async"]), _t(TEST.testName), _t(TEST.inDescribe), _t(TEST.describeName))
 P_SETUPKIND, P_ASSERTKIND, P_INTEST, P_DOCTESTOF, P_CHECKALL = (
@@ -203,6 +205,37 @@ USE_BEHAVIOURS: dict[str, str] = {
     "EEx.Engine": "EEx.Engine",
 }
 
+#: Functions the standard generators inject (KG depth §4), read off the Elixir 1.14 sources:
+#: ``use X`` -> X's ``__using__`` (and ``__before_compile__``) defs, all ``defoverridable``
+#: defaults, so a module that writes its own keeps its own (finish_module checks).
+#: GenServer's ``init/1`` comes from its ``__before_compile__`` when the module has none;
+#: GenEvent is Elixir's deprecated wrapper; ``use Dict`` is what HashDict still uses.
+USE_GENERATED: dict[str, tuple[tuple[str, int], ...]] = {
+    "GenServer": (("child_spec", 1), ("init", 1), ("handle_call", 3), ("handle_info", 2),
+                  ("handle_cast", 2), ("terminate", 2), ("code_change", 3)),
+    "Supervisor": (("child_spec", 1),),
+    "DynamicSupervisor": (("child_spec", 1),),
+    "Agent": (("child_spec", 1),),
+    "Task": (("child_spec", 1),),
+    "Application": (("stop", 1),),
+    "GenEvent": (("init", 1), ("handle_event", 2), ("handle_call", 2), ("handle_info", 2),
+                 ("terminate", 2), ("code_change", 3)),
+    "Dict": tuple((n, a) for n, arities in (
+        ("get", (2, 3)), ("get_lazy", (3,)), ("get_and_update", (3,)), ("fetch!", (2,)),
+        ("has_key?", (2,)), ("put_new", (3,)), ("put_new_lazy", (3,)), ("drop", (2,)),
+        ("take", (2,)), ("to_list", (1,)), ("keys", (1,)), ("values", (1,)), ("equal?", (2,)),
+        ("merge", (2, 3)), ("update", (4,)), ("update!", (3,)), ("pop", (2, 3)),
+        ("pop_lazy", (3,)), ("split", (2,))) for a in arities),
+}
+# defstruct: __struct__/0,1; defexception adds exception/1 and, when the struct has a
+# :message field, message/1; defprotocol: __protocol__/1, impl_for/1, impl_for!/1; defimpl:
+# __impl__/1 (Kernel.defstruct/defexception, Protocol.__protocol__/__impl__ in 1.14).
+_STRUCT_GENERATED = (("__struct__", 0), ("__struct__", 1))
+_PROTOCOL_GENERATED = (("__protocol__", 1), ("impl_for", 1), ("impl_for!", 1))
+_IMPL_GENERATED = (("__impl__", 1),)
+# Record.defrecord(:name, ...) defines the macros name/0, name/1, name/2 (defrecordp: private)
+_RECORD_KINDS = {"defrecord": "defmacro", "defrecordp": "defmacrop"}
+
 _RESTORE, _PIPE, _FINAL = 0, 1, 2
 _DIRECTIVE_PREFIX = {C_ALIAS: "alias", C_IMPORT: "import", C_REQUIRE: "require", C_USE: "use"}
 
@@ -234,7 +267,7 @@ class _Fn:
 
 class _Mod:
     __slots__ = ("name", "s", "funcs", "doc", "impl", "deprecated", "enforce", "callbacks",
-                 "optional", "specs", "deps", "deferred", "is_test", "is_async")
+                 "optional", "specs", "deps", "deferred", "is_test", "is_async", "gens", "is_protocol")
 
     def __init__(self, name: str, s: str):
         self.name, self.s = name, s
@@ -249,6 +282,10 @@ class _Mod:
         self.deferred: list[tuple[str, str, int, tuple]] = []
         self.is_test = False
         self.is_async = False
+        # (generator, span of the generating form, ((name, arity, kind), ...)): functions a
+        # standard generator injects, written at the module's end unless the module defines them
+        self.gens: list[tuple[str, str, tuple]] = []
+        self.is_protocol = False
 
 
 # What Elixir's inspect writes without quotes: an alias after `Elixir.` (ASCII segments), or
@@ -463,6 +500,17 @@ class _Extractor:
                 self.local_call(node, name, arity, ctx, extra)
         elif tt == "dot":
             dk = target.named_children
+            if extra == 0 and len(dk) == 2 and dk[1].type == "identifier" and dk[0].type == "alias":
+                qual = self.src[dk[0].start_byte:dk[0].end_byte]
+                kname = self.text(dk[1])
+                if qual == b"Kernel" and kname in _DEF_KINDS:
+                    # `Kernel.def f(x)` (how a protocol writes a function that is no callback)
+                    # defines what `def f(x)` does
+                    done = self.h_def(node, kname, args, do, ctx, stack)
+                    if done is not None:
+                        return done
+                elif qual == b"Record" and kname in _RECORD_KINDS:
+                    self.h_defrecord(node, kname, args, do, ctx, stack)
             if len(dk) == 2 and dk[1].type == "identifier":
                 mname = self.module_name(dk[0], ctx)
                 if mname is not None:
@@ -608,6 +656,8 @@ class _Extractor:
         return inner
 
     def finish_module(self, mod: _Mod) -> None:
+        if mod.gens:
+            self.generated_functions(mod)
         for s, name, arity, imports in mod.deferred:
             self.resolve_unqualified(mod, s, name, arity, imports)
         funcs = mod.funcs
@@ -638,6 +688,26 @@ class _Extractor:
             for d in sorted(mod.deps):
                 pairs += (P_DEPENDS, str(module_iri(d)))
             self.emit(mod.s, pairs)
+
+    def generated_functions(self, mod: _Mod) -> None:
+        """The functions generators injected (mod.gens), those the module does not define
+        itself: real functions with full types, name, arity, kind (finish_module writes kind and
+        visibility), the generating form's span, ``ec:generated true`` and ``ec:generator``;
+        no clauses (no source writes them). Added to mod.funcs before local calls are resolved,
+        so that ``exception(msg)`` in the module is a local call to the generated one."""
+        funcs = mod.funcs
+        for generator, span, sigs in mod.gens:
+            gen_lit = _str(generator)
+            for name, arity, kind in sigs:
+                key = (name, arity)
+                if key in funcs:
+                    continue  # written by the module (a defoverridable default it replaces)
+                fs = _fn(mod.name, name, arity)
+                funcs[key] = _Fn(fs, kind)
+                self.emit(fs, (*_FUNCTION_TYPES, P_NAME, _str(name), P_ARITY, _int(arity),
+                               P_INMODULE, mod.s, P_SPAN, span,
+                               P_GENERATED, TRUE, P_GENERATOR, gen_lit))
+                self.counts["generated_functions"] += 1
 
     def body_of(self, args, do):
         """The do-block, or the value of a ``do:`` keyword in the arguments."""
@@ -696,8 +766,13 @@ class _Extractor:
             full = self.module_name(written, ctx)
             if full is None:
                 return None  # dynamic name: nothing is guessed
-        types = (C_PROTOCOL,) if name == "defprotocol" else ()
-        return self.open_module(node, full, ctx, stack, body, types)
+        if name != "defprotocol":
+            return self.open_module(node, full, ctx, stack, body, ())
+        inner = self.open_module(node, full, ctx, stack, body, (C_PROTOCOL,))
+        inner.mod.is_protocol = True
+        inner.mod.gens.append(("defprotocol", self.span(node),
+                               tuple((n, a, "def") for n, a in _PROTOCOL_GENERATED)))
+        return inner
 
     def h_defimpl(self, node, name, args, do, ctx, stack):
         if ctx.quote:
@@ -734,6 +809,7 @@ class _Extractor:
             t = fors[i]
             extra = (P_IMPLEMENTSPROTO, str(module_iri(proto)), P_PROTOCOL, _str(proto), P_FORTYPE, _str(t))
             inner = self.open_module(node, f"{proto}.{t}", ctx, stack, body, (C_IMPL,), extra)
+            inner.mod.gens.append(("defimpl", self.span(node), tuple((n, a, "def") for n, a in _IMPL_GENERATED)))
             if i > 0:
                 inner.dup = True
             if i == 0:
@@ -770,13 +846,23 @@ class _Extractor:
             if tgt.type == "identifier":
                 name = self.text(tgt)
                 if name in ("unquote", "unquote_splicing"):
-                    dynamic, name = self.text(head), None
+                    # `def unquote(:"~~~")(x)` names the function with a literal atom (Bitwise,
+                    # Kernel.SpecialForms): static after all; `unquote(name)` stays dynamic
+                    name = self.unquoted_atom(head) if name == "unquote" else None
+                    if name is None:
+                        dynamic = self.text(head)
                 else:
                     for k in hk[1:]:
                         if k.type == "arguments":
                             params = [a for a in k.named_children if a.type != "comment"]
             elif tgt.type == "call":
-                dynamic = self.text(tgt)
+                name = self.unquoted_atom(tgt)
+                if name is None:
+                    dynamic = self.text(tgt)
+                else:
+                    for k in hk[1:]:
+                        if k.type == "arguments":
+                            params = [a for a in k.named_children if a.type != "comment"]
             else:
                 return None
         elif ht == "identifier":
@@ -840,6 +926,9 @@ class _Extractor:
                 as_ = kw.get("as")
                 fname = name if as_ is None else self.text(as_).lstrip(":")
                 delegate = (tm if tm is not None else self.text(to), fname)
+        if mod.is_protocol and bodiless and kind == "def" and not ctx.dup:
+            # Protocol.def: each function of a protocol is also a callback of the protocol
+            mod.callbacks.append((name, n, span, False))
         main_clause = None
         for arity in range(n - defaults, n + 1):
             key = (name, arity)
@@ -888,7 +977,26 @@ class _Extractor:
             self.emit(cs, pairs)
             main_clause = cs
         mod.doc, mod.impl, mod.deprecated = None, [], None
+        if not ctx.dup:  # variables are file-local nodes: one owner (defimpl for: [A, B])
+            dataflow.clause_flow(self, main_clause, params, guard, body)
         return self.enter_body(node, main_clause, guard, body, ctx, stack, params)
+
+    def unquoted_atom(self, call) -> str | None:
+        """``unquote(:foo)`` / ``unquote(:"~~~")`` -> the atom's name; None for anything else."""
+        kids = call.named_children
+        if len(kids) != 2 or kids[0].type != "identifier" or kids[1].type != "arguments":
+            return None
+        al = [a for a in kids[1].named_children if a.type != "comment"]
+        if len(al) != 1 or self.src[kids[0].start_byte:kids[0].end_byte] != b"unquote":
+            return None
+        a = al[0]
+        if a.type == "atom":
+            return self.text(a)[1:]
+        if a.type == "quoted_atom":
+            ak = a.named_children
+            if len(ak) == 1 and ak[0].type == "quoted_content" and "\\" not in self.text(ak[0]):
+                return self.text(ak[0])
+        return None
 
     def enter_body(self, node, clause_s, guard, body, ctx, stack, params) -> _Ctx:
         inner = ctx.copy()
@@ -1021,6 +1129,9 @@ class _Extractor:
         behaviour = USE_BEHAVIOURS.get(target)
         if behaviour is not None and mod is not None and not ctx.quote:
             self.emit(mod.s, (P_IMPLEMENTSBEH, str(module_iri(behaviour))))
+        gen = USE_GENERATED.get(target)
+        if gen is not None and mod is not None and not ctx.quote:
+            mod.gens.append((f"use {target}", self.span(node), tuple((n, a, "def") for n, a in gen)))
         if mod is not None and (target == "ExUnit.Case" or (
                 target.endswith("Case") and self.path.endswith("_test.exs"))):
             mod.is_test = True
@@ -1090,7 +1201,25 @@ class _Extractor:
                 fp += (P_FIELDDEFAULT, _str(default))
             self.emit(fs, fp)
         self.emit(ss, pairs)
+        sigs = [(n, a, "def") for n, a in _STRUCT_GENERATED]
+        if name == "defexception":
+            sigs.append(("exception", 1, "def"))
+            if any(f == "message" for f, _ in fields):
+                sigs.append(("message", 1, "def"))  # only a :message field brings message/1
+        mod.gens.append((name, self.span(node), tuple(sigs)))
         return ctx
+
+    def h_defrecord(self, node, name, args, do, ctx, stack):
+        """``defrecord :user, [...]`` (Record, imported or qualified): the macros user/0,1,2.
+        Returns None: the call itself is still a call site of Record's macro."""
+        mod = ctx.mod
+        if mod is None or ctx.quote or ctx.level != _MODULE or ctx.dup:
+            return None
+        al = self.arg_list(args)
+        if al and al[0].type == "atom":
+            rname, kind = self.text(al[0])[1:], _RECORD_KINDS[name]
+            mod.gens.append((name, self.span(node), tuple((rname, a, kind) for a in (0, 1, 2))))
+        return None
 
     # ---- attributes -------------------------------------------------------------------
     def attribute(self, node, ctx: _Ctx, stack: list) -> None:
@@ -1309,6 +1438,8 @@ _HANDLERS = {
     "unquote_splicing": _Extractor.h_unquote,
     "defstruct": _Extractor.h_defstruct,
     "defexception": _Extractor.h_defstruct,
+    "defrecord": _Extractor.h_defrecord,
+    "defrecordp": _Extractor.h_defrecord,
 }
 for _k in _DEF_KINDS:
     _HANDLERS[_k] = _Extractor.h_def

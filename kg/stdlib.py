@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from kg.facts import RDF_TYPE, boolean, integer, iri, string
 from kg.sidecar import Sidecar, shared
-from ontologies import EC, OTP, callback_iri, function_iri, graph_iri, module_iri, project_iri
+from ontologies import EC, OTP, beam_graph_iri, callback_iri, function_iri, module_iri, project_iri
 
 #: What `kg stdlib` introspects when no app is named: Elixir's own apps and OTP's core.
 DEFAULT_APPS = ("elixir", "eex", "ex_unit", "iex", "logger", "mix", "kernel", "stdlib")
@@ -192,7 +192,7 @@ def app_facts(app: str, sidecar: Sidecar | None = None, *, modules: Iterable[str
         if unknown:
             raise LookupError(f"application {app} has no module {', '.join(unknown)}")
         names = [n for n in names if n in wanted]
-    g = graph_iri(app, version)
+    g = beam_graph_iri(app, version)
     facts = AppFacts(app, version, g.value)
     p = iri(project_iri(app, version))
     facts.lines += [f"{p} {_A} {_T['Project']} .", f"{p} {_P['projectName']} {string(app)} .",

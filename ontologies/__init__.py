@@ -93,6 +93,7 @@ EC = Vocabulary("ec", ontology_iri("core") + "#", """
     hasTemplate
     hasVariable variableName comesFrom computedFrom flowsTo
     inFileBody
+    generated generator
 """)
 
 OTP = Vocabulary("otp", ontology_iri("otp") + "#", """
@@ -202,6 +203,13 @@ def graph_iri(project: str, version: str) -> NamedNode:
     return NamedNode(f"{GRAPH}{_seg(project)}@{_seg(version)}")
 
 
+def beam_graph_iri(app: str, version: str) -> NamedNode:
+    """The named graph of an installed app as the BEAM says (``kg stdlib``). Kept apart from
+    :func:`graph_iri` so that the source of Elixir built as ``elixir@1.14.0`` and the
+    installed ``elixir`` app never overwrite each other."""
+    return NamedNode(f"{GRAPH}beam/{_seg(app)}@{_seg(version)}")
+
+
 def file_iri(project: str, version: str, path: str) -> NamedNode:
     """A source file; every node that only exists in that file (call sites, spans, variables,
     directives...) gets an IRI below it: ``file_iri(...).value + '#...'``."""
@@ -217,5 +225,5 @@ __all__ = [
     "EC", "OTP", "TEST", "QUALITY", "SECURITY", "SHAPES", "META", "ID", "GRAPH", "META_GRAPH",
     "PREFIXES", "sparql_prefixes", "ontology_iri", "version_iri",
     "module_iri", "function_iri", "clause_iri", "callback_iri", "type_iri", "struct_iri",
-    "project_iri", "graph_iri", "file_iri", "local_iri",
+    "project_iri", "graph_iri", "beam_graph_iri", "file_iri", "local_iri",
 ]

@@ -111,13 +111,17 @@ def _print_summary(s) -> None:
 
 
 def graph_node(name: str):
-    """``--graph`` as a graph IRI: a full IRI, NAME@VERSION, or NAME (any version, if one)."""
+    """``--graph`` as a graph IRI: a full IRI, NAME@VERSION, beam/APP@VERSION (an installed
+    app from ``kg stdlib``), or NAME (any version, if one)."""
     from pyoxigraph import NamedNode
 
-    from ontologies import graph_iri
+    from ontologies import beam_graph_iri, graph_iri
 
     if "://" in name:
         return NamedNode(name)
+    if name.startswith("beam/") and "@" in name:
+        app, version = name[5:].rsplit("@", 1)
+        return beam_graph_iri(app, version)
     if "@" in name:
         project, version = name.rsplit("@", 1)
         return graph_iri(project, version)

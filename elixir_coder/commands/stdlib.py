@@ -1,7 +1,7 @@
 """`elixir-coder kg stdlib`: introspect the installed Elixir/OTP apps into the store.
 
 Wires kg.stdlib (facts from the BEAM, through the sidecar) to sparql.store: each app's graph
-(app@version) is replaced in one transaction, then call sites of every graph are resolved
+(beam/app@version) is replaced in one transaction, then call sites of every graph are resolved
 again so that project calls into the stdlib get ``ec:resolvesTo``.
 """
 

@@ -121,9 +121,10 @@ def test_unquote_names_are_dynamic_and_quoted_defs_are_templates():
     facts, store = extract("functions.ex")
     names = col(store, "SELECT ?n WHERE { ?f a ec:Function ; ec:name ?n }")
     assert "injected" not in names and "also_injected" not in names and "alpha" not in names
-    assert col(store, "SELECT ?d WHERE { ?x ec:dynamicName ?d ; ec:inModule ?m }") == {
-        "unquote(name)", "unquote(:also_injected)"}
-    assert rows(store, "SELECT ?n ?a WHERE { ?t a ec:QuoteTemplate ; ec:name ?n ; ec:arity ?a }") == {("injected", 1)}
+    # `unquote(:also_injected)` is a literal atom: a static name, so a template like `injected`
+    assert col(store, "SELECT ?d WHERE { ?x ec:dynamicName ?d ; ec:inModule ?m }") == {"unquote(name)"}
+    assert rows(store, "SELECT ?n ?a WHERE { ?t a ec:QuoteTemplate ; ec:name ?n ; ec:arity ?a }") == {
+        ("injected", 1), ("also_injected", 0)}
 
 
 # ---- protocols, structs -----------------------------------------------------------------

@@ -17,7 +17,7 @@ import pytest
 
 from elixir_coder.commands.stdlib import add_stdlib_command
 from kg.stdlib import AppNotInstalled, app_facts
-from ontologies import EC, ID, graph_iri
+from ontologies import EC, ID, beam_graph_iri
 from sparql import named
 from sparql.store import KnowledgeGraph
 
@@ -94,7 +94,7 @@ def rows(path: Path, sparql: str, **params) -> list[dict]:
 
 def test_one_graph_per_app_version_with_the_summary_counts(store, elixir_version):
     path, summary = store
-    g = graph_iri("elixir", elixir_version)
+    g = beam_graph_iri("elixir", elixir_version)
     with KnowledgeGraph.open(path, read_only=True) as kg:
         assert g in kg.graphs()
         counts = kg.counts(g)
@@ -181,7 +181,7 @@ def test_rerun_replaces_the_graph(store, elixir_version, tmp_path):
     # on a copy: the other tests read the shared store
     path, summary = tmp_path / "kg", store[1]
     shutil.copytree(store[0], path)
-    g = graph_iri("elixir", elixir_version)
+    g = beam_graph_iri("elixir", elixir_version)
     with KnowledgeGraph.open(path) as kg:
         kg.update(f'INSERT DATA {{ GRAPH {g} {{ <urn:stale> <urn:p> "left over" }} }}')
     runs = []
