@@ -15,7 +15,10 @@ and compares, per app (elixir, eex, ex_unit, iex, logger, mix):
 * callbacks (``otp:Callback``, keyed (behaviour, name, arity)) the same way.
 
 Which source files count for an app: only those under ``lib/<app>/lib/`` (tests, scripts and
-other apps' files are not in the app's BEAM files). BEAM side: the functions every module gets
+other apps' files are not in the app's BEAM files), and for ``elixir`` also
+``lib/elixir/unicode/*.ex``: the Makefile compiles unicode.ex, security.ex and tokenizer.ex
+into ``lib/elixir/ebin`` (String.Unicode, String.Break, String.Tokenizer...: written modules,
+whose functions read the Unicode data files at compile time). BEAM side: the functions every module gets
 from the compiler, not from anything written or from a generator macro, are left out:
 ``module_info/0,1``, ``__info__/1`` and ``behaviour_info/1``. Functions made by the standard
 generators (``defstruct``'s ``__struct__/0,1``, ``defexception``'s ``exception/1`` and
@@ -139,8 +142,13 @@ class SourceSide:
             self.dynamic[s["mn"].value].append(s["d"].value)
 
 
+#: Source folders compiled into each app's ebin besides ``lib/<app>/lib/`` (the Makefile's
+#: ``unicode`` target).
+EXTRA_APP_DIRS = {"elixir": ("lib/elixir/unicode/",)}
+
+
 def in_app(path: str, app: str) -> bool:
-    return path.startswith(f"lib/{app}/lib/")
+    return path.startswith(f"lib/{app}/lib/") or path.startswith(EXTRA_APP_DIRS.get(app, ("\0",)))
 
 
 def classify(key: tuple, app: str, src: SourceSide) -> str:

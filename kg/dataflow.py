@@ -12,6 +12,26 @@ and the edges between occurrences are written as
 * ``ec:flowsTo``, the reverse of both (core.ttl declares it so, not as ``owl:inverseOf``, so it is
   written explicitly for forward traversal).
 
+and the links from the data flow to the clause's call sites and parameters:
+
+* ``call ec:argumentVariable use``: a use read in an argument of the call, the piped value
+  included (``a |> f(b)``: a and b). A use inside a nested call is an argument variable of
+  every enclosing call whose arguments hold it (``f(g(x))``: of g and of f), as the pipe
+  ``x |> g() |> f()`` desugars to the same nesting;
+* ``def ec:resultOf call``: the binding is matched against an expression in which the call
+  is not inside another call's arguments, a ``fn``, a capture, a ``case`` subject, an
+  ``if``/``cond`` condition, a guard or a ``for`` generator or filter (those values are consumed,
+  not returned): ``{:ok, x} = f(y)``, ``x = a |> g()``, ``x = IO.gets("")``, ``y = if c, do: f(),
+  else: g()`` (y of f and g), the patterns of ``case f(x) do`` and ``with p <- f(x)``;
+* ``def ec:ofParameter <file#param-L-C>``: a binding made by that parameter's pattern (the IRI
+  kg/extract.py writes for the parameter).
+
+A call node is linked only if the extractor writes it as a call site (special forms, macros
+it knows and calls on a variable are not): the call IRIs are minted from the same span as
+kg/extract.py's (``#call-sl-sc-el-ec`` of the call node; in a pipe, of the right side only),
+and the lines naming one are held until the file is read (:func:`file_done`) and kept only
+when the extractor wrote that call site.
+
 Scoping follows Elixir 1.14, checked with the real compiler: a binding made inside a branch of
 ``case``/``cond``/``if``/``unless``/``with``/``receive``/``try``, a comprehension or a ``fn`` is not
 visible after it (the value of the whole expression is, so ``y = case ...`` is computed from the
@@ -34,13 +54,15 @@ _VAR_TYPES = f"{_A} {EC.Variable} ."
 _CODE_TYPE = f"{_A} {EC.CodeElement} ."
 P_NAME, P_SPAN, P_INCLAUSE = str(EC.variableName), str(EC.hasSpan), str(EC.inClause)
 P_COMES, P_COMPUTED, P_FLOWS = str(EC.comesFrom), str(EC.computedFrom), str(EC.flowsTo)
+P_ARGVAR, P_RESULTOF, P_OFPARAM = str(EC.argumentVariable), str(EC.resultOf), str(EC.ofParameter)
 _SPAN_TYPE = f"{_A} {EC.SourceSpan} ."
 P_INFILE = str(EC.inFile)
 P_SL, P_SC, P_EL, P_EC = (f" {EC.startLine} ", f" {EC.startColumn} ", f" {EC.endLine} ", f" {EC.endColumn} ")
 _INTS = [integer(i) for i in range(4096)]
 
 # stack operations
-_EXPR, _PAT, _COMMIT, _ENTER, _LEAVE, _SRC_START, _SRC_END, _QUOTE, _BINSPEC = range(9)
+(_EXPR, _PAT, _COMMIT, _ENTER, _LEAVE, _SRC_START, _SRC_END, _QUOTE, _BINSPEC,
+ _ARGS_START, _ARGS_END, _DEPTH_IN, _DEPTH_OUT, _PARAM_END) = range(14)
 # Definitions inside a body are not the clause's code.
 _DEFS = frozenset(b"def defp defmacro defmacrop defguard defguardp defdelegate defmodule defimpl "
                   b"defprotocol defstruct defexception".split())
@@ -51,6 +73,8 @@ _SKIP = frozenset("""
     operator_identifier sigil_name sigil_modifiers quoted_atom
 """.split())
 _BRANCH_BLOCKS = frozenset(("else_block", "after_block", "rescue_block", "catch_block"))
+# Calls this module reads as control flow (never call sites in kg/extract.py either).
+_SPECIAL = frozenset((b"case", b"receive", b"cond", b"if", b"unless", b"try", b"with", b"for", b"quote")) | _DEFS
 
 _NAME_CACHE: dict[bytes, str] = {}
 
@@ -65,12 +89,24 @@ def _name_lit(name: bytes) -> str:
 
 
 class _Src:
-    """Where the occurrences of a binding's source expression sit in the occurrence list."""
+    """Where the occurrences of a binding's source expression sit in the occurrence list, and
+    the calls whose result it is (those met at the expression's own argument depth)."""
 
-    __slots__ = ("start", "end")
+    __slots__ = ("start", "end", "depth", "calls")
 
     def __init__(self, start: int):
         self.start, self.end = start, start
+        self.depth = 0
+        self.calls: list[str] = []
+
+
+class _Call:
+    """A call whose arguments are being walked: its IRI and where its uses start."""
+
+    __slots__ = ("s", "start")
+
+    def __init__(self, s: str):
+        self.s, self.start = s, 0
 
 
 class _Frame:
@@ -106,10 +142,22 @@ def _split_guard(src: bytes, node):
 def clause_flow(ex, clause_s: str, params, guard, body) -> None:
     """Write the data-flow graph of one clause. ``ex`` is the file's extractor (read: its
     source bytes ``src``, ``facts``, file IRI ``base``/``file_s`` and the set ``spans`` of span
-    fragments already written); ``clause_s`` the clause IRI in ``<>`` form."""
+    fragments already written; the lines naming a call site wait in ``ex.flow_pending``
+    until :func:`file_done`); ``clause_s`` the clause IRI in ``<>`` form."""
     if body is None:
         return  # a bodiless head: nothing flows
     _Walker(ex, clause_s).run(params, guard, body)
+
+
+def file_done(ex) -> None:
+    """Once the whole file is read: write the held lines whose call site the extractor wrote
+    (its call sites are walked after the clause's data flow, so only now is it known which
+    call nodes became call sites)."""
+    pending = ex.__dict__.pop("flow_pending", None)
+    if not pending:
+        return
+    written = ex.facts.subjects
+    ex.facts.lines.extend([line for raw, line in pending if raw in written])
 
 
 class _Walker:
@@ -123,6 +171,13 @@ class _Walker:
         self.file_s = ex.file_s
         self.clause = clause_s
         self.occ: list[str] = []  # every occurrence, in walk order (computedFrom sources)
+        self.uses: list[str] = []  # the occurrences that read a binding, in walk order
+        self.depth = 0  # how many call arguments (or other consumed values) enclose the walk
+        self.active: list[_Src] = []  # binding sources being walked
+        pending = ex.__dict__.get("flow_pending")
+        if pending is None:
+            pending = ex.flow_pending = []
+        self.pending: list[tuple[str, str]] = pending  # (call IRI, line) held until file_done
 
     def occurrence(self, node, name: bytes) -> str:
         # Written inline rather than through the extractor's emit/span helpers: occurrences
@@ -167,7 +222,17 @@ class _Walker:
         if guard is not None:
             stack.append((_EXPR, guard, None))
         stack.append((_COMMIT, None, head))
-        stack.extend([(_PAT, p, head) for p in reversed(params)])
+        base = self.base
+        for p in reversed(params):
+            # each parameter's bindings are tagged with its node, minted as kg/extract.py
+            # mints it: <file#param-L-C> of the whole parameter (a default included)
+            sp = p.start_point
+            stack.append((_PARAM_END, f"<{base}param-{sp[0] + 1}-{sp[1] + 1}>", head))
+            stack.append((_PAT, p, head))
+        param_mark = 0
+        uses = self.uses
+        pending = self.pending
+        active = self.active
         pop, push = stack.pop, stack.append
         SKIP = _SKIP
         while stack:
@@ -181,6 +246,7 @@ class _Walker:
                     defs = env.get(name)
                     if defs is not None:
                         u = self.occurrence(node, name)
+                        uses.append(u)
                         for d in defs:
                             ap(f"{u} {P_COMES} {d} .")
                             ap(f"{d} {P_FLOWS} {u} .")
@@ -198,7 +264,13 @@ class _Walker:
                     if optype == b"=":
                         self.match(left, right, stack)
                     elif optype == b"|>" and right.type == "identifier":
-                        push((_EXPR, left, None))  # `x |> f`: f is a call, not a variable
+                        # `x |> f`: f is a call (its node is the call site), x its argument
+                        rec = self.call_rec(right)
+                        push((_ARGS_END, None, rec))
+                        push((_EXPR, left, None))
+                        push((_ARGS_START, None, rec))
+                    elif optype == b"|>" and right.type == "call" and not self.special(right):
+                        self.call(right, stack, env, piped=left)
                     else:
                         push((_EXPR, right, None))
                         push((_EXPR, left, None))
@@ -210,15 +282,21 @@ class _Walker:
                     if first == 64:  # @
                         continue  # a module attribute, not a variable
                     operand = kids[-1]
-                    if first == 38 and operand.type == "binary_operator":  # &
-                        ok = operand.named_children
-                        if len(ok) == 2 and ok[1].type == "integer" and _operator(src, operand, ok[0], ok[1]) == b"/":
-                            continue  # &name/2: a capture of a function by name
+                    if first == 38:  # &
+                        if operand.type == "binary_operator":
+                            ok = operand.named_children
+                            if len(ok) == 2 and ok[1].type == "integer" and _operator(src, operand, ok[0], ok[1]) == b"/":
+                                continue  # &name/2: a capture of a function by name
+                        self.read(stack, operand)  # a function is built: no call runs now
+                        continue
                     push((_EXPR, operand, None))
                 elif t == "anonymous_function":
+                    # the calls in a fn run later: none is a result of the enclosing binding
+                    push((_DEPTH_OUT, None, None))
                     for k in reversed(node.named_children):
                         if k.type == "stab_clause":
                             self.stab(k, None, stack, pattern=True)
+                    push((_DEPTH_IN, None, None))
                 elif t == "dot":
                     kids = node.named_children
                     if kids:
@@ -294,6 +372,32 @@ class _Walker:
                         for o in sources:
                             ap(f"{d} {P_COMPUTED} {o} .")
                             ap(f"{o} {P_FLOWS} {d} .")
+                if s is not None and s.calls:
+                    for _, d in defs:
+                        for c in s.calls:
+                            pending.append((c, f"{d} {P_RESULTOF} <{c}> ."))
+            elif op == _ARGS_START:
+                # the call's result is a result of the sources walked at this depth
+                for a in active:
+                    if a.depth == self.depth:
+                        a.calls.append(frame.s)
+                frame.start = len(uses)
+                self.depth += 1
+            elif op == _ARGS_END:
+                self.depth -= 1
+                c = frame.s
+                cs = f"<{c}> {P_ARGVAR} "
+                for u in dict.fromkeys(uses[frame.start:]):
+                    pending.append((c, f"{cs}{u} ."))
+            elif op == _DEPTH_IN:
+                self.depth += 1
+            elif op == _DEPTH_OUT:
+                self.depth -= 1
+            elif op == _PARAM_END:
+                defs = frame.defs
+                for _, d in defs[param_mark:]:
+                    ap(f"{d} {P_OFPARAM} {node} .")
+                param_mark = len(defs)
             elif op == _ENTER:
                 saved.append(env)
                 env = dict(env)
@@ -301,8 +405,14 @@ class _Walker:
                 env = saved.pop()
             elif op == _SRC_START:
                 frame.start = frame.end = len(occ)
+                frame.depth = self.depth
+                active.append(frame)
             elif op == _SRC_END:
                 frame.end = len(occ)
+                if active and active[-1] is frame:
+                    active.pop()
+                else:
+                    active.remove(frame)
             elif op == _QUOTE:
                 # Quoted code is data for the macro's user; only unquote(...) runs here.
                 if node.type == "call":
@@ -324,6 +434,23 @@ class _Walker:
 
     # ---- helpers (they only push work; the loop above does it) -------------------------
 
+    def read(self, stack, node) -> None:
+        """Read ``node`` as a consumed value (a condition, a guard, a case subject, a capture):
+        its calls are not results of an enclosing binding."""
+        stack.append((_DEPTH_OUT, None, None))
+        stack.append((_EXPR, node, None))
+        stack.append((_DEPTH_IN, None, None))
+
+    def call_rec(self, node) -> _Call:
+        """The call-site IRI kg/extract.py mints for a call node: <file#call-sl-sc-el-ec>."""
+        sp, ep = node.start_point, node.end_point
+        return _Call(f"{self.base}call-{sp[0] + 1}-{sp[1] + 1}-{ep[0] + 1}-{ep[1] + 1}")
+
+    def special(self, node) -> bool:
+        """A call node this module reads as control flow or a definition."""
+        target = node.named_children[0]
+        return target.type == "identifier" and self.src[target.start_byte:target.end_byte] in _SPECIAL
+
     def match(self, left, right, stack) -> None:
         """``left = right``: right is read, then left's variables are bound from it."""
         src = _Src(0)
@@ -340,7 +467,7 @@ class _Walker:
         src = _Src(0)
         frame = _Frame(src)
         if guard is not None:
-            stack.append((_EXPR, guard, None))
+            self.read(stack, guard)
         stack.append((_COMMIT, None, frame))
         stack.append((_PAT, pat, frame))
         stack.append((_SRC_END, None, src))
@@ -364,11 +491,11 @@ class _Walker:
                 pat, guard = _split_guard(self.src, left)
                 frame = _Frame(src)
                 if guard is not None:
-                    stack.append((_EXPR, guard, None))
+                    self.read(stack, guard)
                 stack.append((_COMMIT, None, frame))
                 stack.append((_PAT, pat, frame))
             else:
-                stack.append((_EXPR, left, None))
+                self.read(stack, left)  # a cond condition, a receive timeout
         stack.append((_ENTER, None, None))
 
     def branch_blocks(self, do, stack, src: _Src | None, pattern: bool, skip_do: bool = False) -> None:
@@ -406,7 +533,9 @@ class _Walker:
             stack.extend([(_EXPR, k, None) for k in reversed(do_body)])
             stack.append((_ENTER, None, None))
 
-    def call(self, node, stack, env) -> None:
+    def call(self, node, stack, env, piped=None) -> None:
+        """A call node; ``piped`` is the left side of ``piped |> node`` (never with a special
+        form: the pipe walks those as before)."""
         kids = node.named_children
         target = kids[0]
         args = do = None
@@ -427,9 +556,13 @@ class _Walker:
                 if do is not None:
                     self.branch_blocks(do, stack, src, pattern=True)
                 self.keyword_branches(al[1:], stack)
+                # the subject is consumed by the patterns: its calls are results of the
+                # patterns' bindings (the source's depth), not of a binding of the whole case
+                push((_DEPTH_OUT, None, None))
                 push((_SRC_END, None, src))
                 push((_EXPR, al[0], None))
                 push((_SRC_START, None, src))
+                push((_DEPTH_IN, None, None))
             else:
                 if do is not None:
                     self.branch_blocks(do, stack, None, pattern=True)
@@ -444,7 +577,7 @@ class _Walker:
                 self.branch_blocks(do, stack, None, pattern=True)
             self.keyword_branches(al[1:], stack)
             if al:
-                push((_EXPR, al[0], None))  # the condition's bindings stay after the if
+                self.read(stack, al[0])  # the condition's bindings stay after the if
             return
         if name == b"try":
             if do is not None:
@@ -470,12 +603,17 @@ class _Walker:
             return
         if name in _DEFS:
             return  # a definition inside a body is not this clause's code
-        # an ordinary call (or a macro we do not know): arguments are read; a do-block is
-        # its own scope
+        # an ordinary call (or a macro we do not know): arguments are read (the piped value
+        # first); a do-block is its own scope and, as the compiler counts it, an argument
+        rec = self.call_rec(node)
+        push((_ARGS_END, None, rec))
         if do is not None:
             self.branch_blocks(do, stack, None, pattern=True)
         for a in reversed(al):
             push((_EXPR, a, None))
+        if piped is not None:
+            push((_EXPR, piped, None))
+        push((_ARGS_START, None, rec))
         if tt == "dot":
             dk = target.named_children
             if dk:
@@ -539,17 +677,22 @@ class _Walker:
         for key, value in reversed(kw):
             if key not in (b"do", b"else"):
                 push((_EXPR, value, None))  # into:, uniq:, reduce:
+        consumed = name == b"for"  # generators and filters feed the loop, not its value
         for c in reversed(clauses):
+            if consumed:
+                push((_DEPTH_OUT, None, None))
             gen = c
             if c.type == "bitstring":  # for <<c <- bin>>
                 inner = [k for k in c.named_children if k.type != "comment"]
                 if len(inner) == 1:
                     gen = inner[0]
-            if gen.type == "binary_operator":
+            if gen.type == "binary_operator" and len(gen.named_children) == 2 and _operator(
+                    self.src, gen, gen.named_children[0], gen.named_children[1]) == b"<-":
                 gk = gen.named_children
-                if len(gk) == 2 and _operator(self.src, gen, gk[0], gk[1]) == b"<-":
-                    self.bound(gk[0], gk[1], stack)
-                    continue
-            push((_EXPR, c, None))  # a filter, or a `x = e` match (walked as one)
+                self.bound(gk[0], gk[1], stack)
+            else:
+                push((_EXPR, c, None))  # a filter, or a `x = e` match (walked as one)
+            if consumed:
+                push((_DEPTH_IN, None, None))
         push((_SRC_START, None, all_src))
         push((_ENTER, None, None))

@@ -236,6 +236,51 @@ _IMPL_GENERATED = (("__impl__", 1),)
 # Record.defrecord(:name, ...) defines the macros name/0, name/1, name/2 (defrecordp: private)
 _RECORD_KINDS = {"defrecord": "defmacro", "defrecordp": "defmacrop"}
 
+#: The protocols of Elixir 1.14's own apps and their functions (``P.__protocol__(:functions)``,
+#: checked in tests/kg/test_extract_loops.py): what ``@derive P`` / ``Protocol.derive(P, T)``
+#: gives the module ``P.T`` besides ``__impl__/1``. A protocol not in the table (a user's, known
+#: only from another file) is not derived: nothing literal says its functions.
+DERIVABLE: dict[str, tuple[tuple[str, int], ...]] = {
+    "Inspect": (("inspect", 2),),
+    "Enumerable": (("count", 1), ("member?", 2), ("reduce", 3), ("slice", 1)),
+    "Collectable": (("into", 1),),
+    "String.Chars": (("to_string", 1),),
+    "List.Chars": (("to_charlist", 1),),
+    "IEx.Info": (("info", 1),),
+}
+# Literal evaluation of compile-time loops (``for x <- @list do def unquote(x)() ...``): at most
+# this many iterations (more is no hand-written literal; walking the body that often would cost)
+_MAX_ITEMS = 1000
+_NO = object()  # "not a literal": the evaluation gives up, the code stays dynamic
+
+
+class _Atom:
+    """An atom value of the literal evaluation (kept apart from strings)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __eq__(self, other):
+        return other.__class__ is _Atom and other.name == self.name
+
+    def __hash__(self):
+        return hash((_Atom, self.name))
+
+
+class _Macro:
+    """A same-file ``defmacro`` whose body is one ``quote`` of definitions (IO.ANSI.Sequence's
+    ``defsequence``): defs (kind, static name or None, index of the macro parameter that names
+    it or -1, arities of the quoted head); ``bound``: ``bind_quoted``, so a parameter is
+    evaluated in the caller (loop variables, interpolated atoms), else it must be a literal."""
+
+    __slots__ = ("module", "name", "kind", "defs", "bound")
+
+    def __init__(self, module, name, kind, defs, bound):
+        self.module, self.name, self.kind, self.defs, self.bound = module, name, kind, defs, bound
+
+
 _RESTORE, _PIPE, _FINAL = 0, 1, 2
 _DIRECTIVE_PREFIX = {C_ALIAS: "alias", C_IMPORT: "import", C_REQUIRE: "require", C_USE: "use"}
 
@@ -244,13 +289,14 @@ class _Ctx:
     """Lexical context of the walk; a new one per scope (module, clause, test...)."""
 
     __slots__ = ("mod", "owner_p", "owner_o", "level", "quote", "test", "describe", "aliases",
-                 "own_aliases", "imports", "dup", "prop")
+                 "own_aliases", "imports", "dup", "prop", "bind")
 
     def copy(self) -> "_Ctx":
         c = _Ctx.__new__(_Ctx)
         c.mod, c.owner_p, c.owner_o, c.level = self.mod, self.owner_p, self.owner_o, self.level
         c.quote, c.test, c.describe, c.aliases = self.quote, self.test, self.describe, self.aliases
         c.own_aliases, c.imports, c.dup, c.prop = False, self.imports, self.dup, self.prop
+        c.bind = self.bind  # loop variables of an evaluated compile-time `for` (or None)
         return c
 
 
@@ -267,7 +313,8 @@ class _Fn:
 
 class _Mod:
     __slots__ = ("name", "s", "funcs", "doc", "impl", "deprecated", "enforce", "callbacks",
-                 "optional", "specs", "deps", "deferred", "is_test", "is_async", "gens", "is_protocol")
+                 "optional", "specs", "deps", "deferred", "is_test", "is_async", "gens", "is_protocol",
+                 "attrs", "vars", "derive")
 
     def __init__(self, name: str, s: str):
         self.name, self.s = name, s
@@ -284,8 +331,13 @@ class _Mod:
         self.is_async = False
         # (generator, span of the generating form, ((name, arity, kind), ...)): functions a
         # standard generator injects, written at the module's end unless the module defines them
-        self.gens: list[tuple[str, str, tuple]] = []
+        self.gens: list[tuple] = []
         self.is_protocol = False
+        # for the literal evaluation of loops: attribute -> its last value node; module-body
+        # variable -> its literal value; `@derive` protocols (name, span) awaiting defstruct
+        self.attrs: dict = {}
+        self.vars: dict = {}
+        self.derive: list[tuple[str, str]] = []
 
 
 # What Elixir's inspect writes without quotes: an alias after `Elixir.` (ASCII segments), or
@@ -329,6 +381,9 @@ class _Extractor:
         self.spans: set[str] = set()
         self.counts = facts.counts
         self.checkall_done: set[str] = set()
+        self.macros: dict[tuple[str, int], list[_Macro]] = {}  # same-file def-making macros
+        self.macro_names: set[bytes] = set()
+        self.accumulates: bool | None = None
 
     # ---- output helpers ---------------------------------------------------------------
     def local(self, prefix: str, node) -> tuple[str, str]:
@@ -449,6 +504,8 @@ class _Extractor:
                     push((_PIPE, kids[2]))
                     push(kids[0])
                 else:
+                    if op == "=" and cur.level == _MODULE and cur.mod is not None and not cur.quote:
+                        self.module_var(kids[0], kids[2], cur)
                     extend(reversed(item.named_children))
             elif t == "unary_operator":
                 op = item.children[0].type
@@ -497,6 +554,8 @@ class _Extractor:
                     for a in args.named_children:
                         if a.type != "comment":
                             arity += 1
+                if self.macros and extra == 0:
+                    self.expand_macro(node, None, name, arity, args, ctx)
                 self.local_call(node, name, arity, ctx, extra)
         elif tt == "dot":
             dk = target.named_children
@@ -511,6 +570,8 @@ class _Extractor:
                         return done
                 elif qual == b"Record" and kname in _RECORD_KINDS:
                     self.h_defrecord(node, kname, args, do, ctx, stack)
+                elif qual == b"Protocol" and kname == "derive":
+                    self.protocol_derive(node, args, ctx)
             if len(dk) == 2 and dk[1].type == "identifier":
                 mname = self.module_name(dk[0], ctx)
                 if mname is not None:
@@ -519,6 +580,8 @@ class _Extractor:
                         for a in args.named_children:
                             if a.type != "comment":
                                 arity += 1
+                    if self.macros and extra == 0:
+                        self.expand_macro(node, mname, self.text(dk[1]), arity, args, ctx)
                     self.remote_call(node, mname, self.text(dk[1]), arity, ctx, extra, False)
                 else:
                     stack.append(dk[0])
@@ -696,7 +759,10 @@ class _Extractor:
         no clauses (no source writes them). Added to mod.funcs before local calls are resolved,
         so that ``exception(msg)`` in the module is a local call to the generated one."""
         funcs = mod.funcs
-        for generator, span, sigs in mod.gens:
+        for gen in mod.gens:
+            generator, span, sigs = gen[0], gen[1], gen[2]
+            # a same-file macro's call may carry the @doc written before it: (name, doc pair)
+            doc_name, doc_pair = gen[3] if len(gen) > 3 and gen[3] else (None, ())
             gen_lit = _str(generator)
             for name, arity, kind in sigs:
                 key = (name, arity)
@@ -706,7 +772,8 @@ class _Extractor:
                 funcs[key] = _Fn(fs, kind)
                 self.emit(fs, (*_FUNCTION_TYPES, P_NAME, _str(name), P_ARITY, _int(arity),
                                P_INMODULE, mod.s, P_SPAN, span,
-                               P_GENERATED, TRUE, P_GENERATOR, gen_lit))
+                               P_GENERATED, TRUE, P_GENERATOR, gen_lit,
+                               *(doc_pair if name == doc_name else ())))
                 self.counts["generated_functions"] += 1
 
     def body_of(self, args, do):
@@ -848,7 +915,7 @@ class _Extractor:
                 if name in ("unquote", "unquote_splicing"):
                     # `def unquote(:"~~~")(x)` names the function with a literal atom (Bitwise,
                     # Kernel.SpecialForms): static after all; `unquote(name)` stays dynamic
-                    name = self.unquoted_atom(head) if name == "unquote" else None
+                    name = self.unquoted_atom(head, ctx) if name == "unquote" else None
                     if name is None:
                         dynamic = self.text(head)
                 else:
@@ -856,7 +923,7 @@ class _Extractor:
                         if k.type == "arguments":
                             params = [a for a in k.named_children if a.type != "comment"]
             elif tgt.type == "call":
-                name = self.unquoted_atom(tgt)
+                name = self.unquoted_atom(tgt, ctx)
                 if name is None:
                     dynamic = self.text(tgt)
                 else:
@@ -900,6 +967,8 @@ class _Extractor:
             self.emit(s, (_A, C_TEMPLATE, _A, C_CODE, P_NAME, _str(name), P_ARITY, _int(n),
                           P_INMODULE, mod.s, P_SPAN, self.span(node)))
             return self.enter_body(node, None, guard, body, ctx, stack, params)
+        if (kind == "defmacro" or kind == "defmacrop") and body is not None and not ctx.dup:
+            self.register_macro(mod, name, kind, params, body)
         span = self.span(node)
         bodiless = body is None and kind != "defdelegate"
         guard_text = self.text(guard) if guard is not None else None
@@ -981,8 +1050,10 @@ class _Extractor:
             dataflow.clause_flow(self, main_clause, params, guard, body)
         return self.enter_body(node, main_clause, guard, body, ctx, stack, params)
 
-    def unquoted_atom(self, call) -> str | None:
-        """``unquote(:foo)`` / ``unquote(:"~~~")`` -> the atom's name; None for anything else."""
+    def unquoted_atom(self, call, ctx: _Ctx) -> str | None:
+        """``unquote(:foo)`` / ``unquote(:"~~~")`` -> the atom's name; in a module body (not a
+        quote) also ``unquote(x)`` / ``unquote(:"#{x}_bg")`` when x is a loop variable or a
+        module-body variable with a literal value; None for anything else."""
         kids = call.named_children
         if len(kids) != 2 or kids[0].type != "identifier" or kids[1].type != "arguments":
             return None
@@ -996,7 +1067,477 @@ class _Extractor:
             ak = a.named_children
             if len(ak) == 1 and ak[0].type == "quoted_content" and "\\" not in self.text(ak[0]):
                 return self.text(ak[0])
+        mod = ctx.mod
+        if not ctx.quote and mod is not None and (ctx.bind or mod.vars):
+            v = self.lit(a, self.env(ctx), mod, 0)
+            if v.__class__ is _Atom:
+                return v.name
         return None
+
+    # ---- literal evaluation: compile-time loops and same-file macros -------------------
+    @staticmethod
+    def env(ctx: _Ctx) -> dict:
+        """The variables a module-body expression sees: module-body ones, then loop ones."""
+        e = ctx.mod.vars
+        if ctx.bind:
+            e = {**e, **ctx.bind}
+        return e
+
+    def lit(self, node, env: dict | None, mod: _Mod, depth: int):
+        """The value of a literal expression (atoms, numbers, plain strings, lists, keyword
+        lists, tuples, ranges of integers, ``++``, interpolation of such values, ``@attr`` with
+        a literal value, the variables of ``env``, ``Enum.with_index``, ``Keyword.keys/values``)
+        or _NO. ``env`` None: no variable is known. Never guesses: anything else is _NO."""
+        if depth > 40:
+            return _NO
+        t = node.type
+        if t == "atom":
+            return _Atom(self.text(node)[1:])
+        if t == "quoted_atom":
+            v = self.interpolated(node, env, mod, depth)
+            return _NO if v is _NO else _Atom(v)
+        if t == "integer":
+            text = self.text(node).replace("_", "")
+            try:
+                return int(text, 0)
+            except ValueError:
+                try:
+                    return int(text, 10)  # 010 is 10 in Elixir
+                except ValueError:
+                    return _NO
+        if t == "string":
+            return self.interpolated(node, env, mod, depth)
+        if t == "boolean" or t == "nil":
+            return _Atom(self.text(node))
+        if t == "identifier":
+            if env is None:
+                return _NO
+            return env.get(self.text(node), _NO)
+        if t == "list" or t == "keywords":
+            out = []
+            for k in node.named_children:
+                kt = k.type
+                if kt == "comment":
+                    continue
+                if kt == "keywords" or kt == "pair":
+                    pairs = k.named_children if kt == "keywords" else (k,)
+                    for pair in pairs:
+                        if pair.type != "pair":
+                            continue
+                        pk = pair.named_children
+                        key = self.text(pk[0])
+                        if len(pk) != 2 or "#{" in key or "\\" in key:
+                            return _NO
+                        v = self.lit(pk[1], env, mod, depth + 1)
+                        if v is _NO:
+                            return _NO
+                        out.append((_Atom(_pair_key(key)), v))
+                else:
+                    v = self.lit(k, env, mod, depth + 1)
+                    if v is _NO:
+                        return _NO
+                    out.append(v)
+                if len(out) > _MAX_ITEMS:
+                    return _NO
+            return out
+        if t == "tuple":
+            out = []
+            for k in node.named_children:
+                if k.type != "comment":
+                    v = self.lit(k, env, mod, depth + 1)
+                    if v is _NO:
+                        return _NO
+                    out.append(v)
+            return tuple(out)
+        if t == "unary_operator":
+            kids = _op_kids(node)
+            op = kids[0].type
+            if op == "@" and kids[-1].type == "identifier":
+                # `@levels`: its value when read here, if that is a literal (of literals only:
+                # the variables it saw when it was set may have changed since)
+                if self.accumulates is None:
+                    self.accumulates = b"accumulate: true" in self.src
+                if self.accumulates:
+                    return _NO  # `@x` may read every value an accumulating attribute was given
+                value = mod.attrs.get(self.text(kids[-1]))
+                return _NO if value is None else self.lit(value, None, mod, depth + 1)
+            if op == "-" and kids[-1].type == "integer":
+                v = self.lit(kids[-1], None, mod, depth + 1)
+                return _NO if v is _NO else -v
+            return _NO
+        if t == "binary_operator":
+            left, opn, right = _op_kids(node)
+            op = opn.type
+            if op == ".." or op == "++":
+                a = self.lit(left, env, mod, depth + 1)
+                if a is _NO:
+                    return _NO
+                b = self.lit(right, env, mod, depth + 1)
+                if op == "++":
+                    return a + b if a.__class__ is list and b.__class__ is list else _NO
+                if a.__class__ is int and b.__class__ is int and a <= b and b - a < _MAX_ITEMS:
+                    return list(range(a, b + 1))
+            return _NO
+        if t == "call":
+            kids = node.named_children
+            if len(kids) != 2 or kids[0].type != "dot" or kids[1].type != "arguments":
+                return _NO
+            dk = kids[0].named_children
+            if len(dk) != 2 or dk[0].type != "alias" or dk[1].type != "identifier":
+                return _NO
+            fn = self.text(kids[0])
+            al = [a for a in kids[1].named_children if a.type != "comment"]
+            vals = []
+            for a in al:
+                v = self.lit(a, env, mod, depth + 1)
+                if v is _NO:
+                    return _NO
+                vals.append(v)
+            if not vals or vals[0].__class__ is not list:
+                return _NO
+            lst = vals[0]
+            if fn == "Enum.with_index" and len(vals) <= 2:
+                off = vals[1] if len(vals) == 2 else 0
+                return [(x, i + off) for i, x in enumerate(lst)] if off.__class__ is int else _NO
+            if (fn == "Keyword.keys" or fn == "Keyword.values") and len(vals) == 1:
+                if not all(x.__class__ is tuple and len(x) == 2 and x[0].__class__ is _Atom for x in lst):
+                    return _NO
+                i = 0 if fn == "Keyword.keys" else 1
+                return [x[i] for x in lst]
+            return _NO
+        return _NO
+
+    def interpolated(self, node, env, mod, depth):
+        """A string or quoted atom's text, ``#{x}`` of an atom, integer or string included;
+        _NO with escapes or any other interpolated value."""
+        parts = []
+        for k in node.named_children:
+            kt = k.type
+            if kt == "quoted_content":
+                parts.append(self.text(k))
+            elif kt == "interpolation":
+                ik = [x for x in k.named_children if x.type != "comment"]
+                if len(ik) != 1:
+                    return _NO
+                v = self.lit(ik[0], env, mod, depth + 1)
+                vc = v.__class__
+                if vc is _Atom:
+                    parts.append("" if v.name == "nil" else v.name)
+                elif vc is int or vc is str:
+                    parts.append(str(v))
+                else:
+                    return _NO
+            else:
+                return _NO  # escape sequences: not evaluated here
+        return "".join(parts)
+
+    def match(self, pat, value, out: dict) -> bool | None:
+        """Bind a generator pattern (variables, tuples of them, literals) to ``value`` in
+        ``out``: True, False when it does not match (``for`` skips the element), None when the
+        pattern is beyond this evaluation."""
+        t = pat.type
+        if t == "identifier":
+            name = self.text(pat)
+            if not name.startswith("_"):
+                out[name] = value
+            return True
+        if t == "tuple":
+            kids = [k for k in pat.named_children if k.type != "comment"]
+            if value.__class__ is not tuple or len(value) != len(kids):
+                return False
+            for k, v in zip(kids, value):
+                r = self.match(k, v, out)
+                if r is not True:
+                    return r
+            return True
+        if t in ("atom", "integer", "string", "boolean", "nil"):
+            want = self.lit(pat, None, None, 0)
+            return None if want is _NO else want == value
+        return None
+
+    def module_var(self, left, right, ctx: _Ctx) -> None:
+        """``colors = [:black, ...]`` in a module body: remembered for the loops that follow."""
+        mod = ctx.mod
+        if left.type == "identifier":
+            v = self.lit(right, self.env(ctx), mod, 0)
+            if v is _NO:
+                mod.vars.pop(self.text(left), None)
+            else:
+                mod.vars[self.text(left)] = v
+        elif mod.vars:
+            mod.vars.clear()  # a pattern rebinds what it names: forget rather than guess
+
+    def h_for(self, node, name, args, do, ctx, stack):
+        """A compile-time ``for`` in a module body whose generators are literal: the body is
+        walked once per element with the loop variables bound (``def unquote(level)(msg)``
+        then names a real function); later iterations as duplicates (``dup``), so that each
+        file-local node (call sites, attributes) has one owner. Returns None (walked as
+        before, ``def unquote(x)`` a dynamic record) when anything is not literal."""
+        mod = ctx.mod
+        if mod is None or ctx.level != _MODULE or ctx.quote or args is None:
+            return None
+        body = self.body_of(args, do)
+        if body is None:
+            return None
+        text = self.src[body.start_byte:body.end_byte]
+        if b"unquote" not in text and not any(m in text for m in self.macro_names):
+            return None  # nothing in the body could use the loop variables for a name
+        gens = []
+        for a in self.arg_list(args):
+            at = a.type
+            if at == "binary_operator":
+                k = _op_kids(a)
+                if k[1].type == "<-":
+                    gens.append((k[0], k[2]))
+                    continue
+                return None  # a filter: not evaluated
+            if at == "keywords":
+                for pair in a.named_children:
+                    if pair.type == "pair" and _pair_key(self.text(pair.named_children[0])) != "do":
+                        return None  # into:, uniq:, reduce:
+                continue
+            return None
+        if not gens:
+            return None
+        envs = [self.env(ctx)]
+        for pat, expr in gens:
+            nxt = []
+            for e in envs:
+                coll = self.lit(expr, e, mod, 0)
+                if coll.__class__ is not list:
+                    return None
+                for v in coll:
+                    out = dict(e)
+                    r = self.match(pat, v, out)
+                    if r is None:
+                        return None
+                    if r:
+                        nxt.append(out)
+                if len(nxt) > _MAX_ITEMS:
+                    return None
+            envs = nxt
+        if not envs:
+            return None
+        stack.append((_RESTORE, ctx))
+        first = None
+        for i in range(len(envs) - 1, -1, -1):
+            inner = ctx.copy()
+            inner.bind = envs[i]
+            inner.dup = ctx.dup or i > 0
+            stack.append(body)
+            if i > 0:
+                stack.append((_RESTORE, inner))
+            first = inner
+        for pat, expr in reversed(gens):
+            stack.append(expr)  # calls in the generators run once
+        return first
+
+    def register_macro(self, mod: _Mod, name: str, kind: str, params: list, body) -> None:
+        """Remember ``defmacro m(name, ...) do quote [bind_quoted: ...] do def unquote(name)()
+        ... end end``: a macro whose body is one quote; its top-level defs are named by a
+        parameter (``def unquote(p)``) or literally. Anything else is not expanded."""
+        if body.type == "do_block":
+            forms = [k for k in body.named_children if k.type != "comment"]
+            if len(forms) != 1:
+                return
+            body = forms[0]
+        elif body.type == "block":
+            body = _unparen(body)  # `defmacro m(x), do: (quote do: ...)`
+        if body.type != "call":
+            return
+        qk = body.named_children
+        if qk[0].type != "identifier" or self.text(qk[0]) != "quote":
+            return
+        qargs = qdo = None
+        for k in qk[1:]:
+            if k.type == "arguments":
+                qargs = k
+            elif k.type == "do_block":
+                qdo = k
+        kw = self.keyword_values(qargs)
+        if qdo is not None:
+            forms = qdo.named_children
+        elif "do" in kw:
+            forms = (kw.pop("do"),)  # `quote do: def ...`
+        else:
+            return
+        pnames = {}
+        for i, p in enumerate(params):
+            if p.type == "binary_operator" and _op_kids(p)[1].type == "\\\\":
+                p = _op_kids(p)[0]
+            if p.type == "identifier":
+                pnames[self.text(p)] = i
+        qvars, bound = pnames, False
+        for key, v in kw.items():
+            if key == "bind_quoted":
+                if v.type != "list":
+                    return
+                qvars, bound = {}, True
+                for k in v.named_children:
+                    if k.type == "keywords":
+                        for pair in k.named_children:
+                            if pair.type == "pair":
+                                pk = pair.named_children
+                                if pk[1].type == "identifier" and self.text(pk[1]) in pnames:
+                                    qvars[_pair_key(self.text(pk[0]))] = pnames[self.text(pk[1])]
+            elif key != "location":
+                return  # unquote: false, context: ... change what unquote means
+        defs = []
+        for form in forms:
+            if form.type != "call":
+                continue
+            fk = form.named_children
+            if fk[0].type != "identifier":
+                continue
+            dkind = self.text(fk[0])
+            if dkind not in _DEF_KINDS or dkind == "defdelegate" or len(fk) < 2 or fk[1].type != "arguments":
+                continue
+            al = self.arg_list(fk[1])
+            if not al:
+                continue
+            head = al[0]
+            if head.type == "binary_operator" and _op_kids(head)[1].type == "when":
+                head = _op_kids(head)[0]
+            hparams, fname, pidx = [], None, -1
+            if head.type == "identifier":
+                fname = self.text(head)
+            elif head.type == "call":
+                hk = head.named_children
+                tgt = hk[0]
+                if tgt.type == "identifier":
+                    fname = self.text(tgt)
+                    if fname == "unquote" or fname == "unquote_splicing":
+                        fname = None
+                        ua = self.arg_list(hk[1]) if len(hk) > 1 else []
+                        if len(ua) == 1 and ua[0].type == "identifier":
+                            pidx = qvars.get(self.text(ua[0]), -1)
+                        if pidx < 0:
+                            continue
+                    elif len(hk) > 1 and hk[1].type == "arguments":
+                        hparams = self.arg_list(hk[1])
+                elif tgt.type == "call":
+                    tk = tgt.named_children
+                    ua = self.arg_list(tk[1]) if len(tk) > 1 and tk[1].type == "arguments" else []
+                    if (tk[0].type != "identifier" or self.text(tk[0]) != "unquote" or len(ua) != 1
+                            or ua[0].type != "identifier" or self.text(ua[0]) not in qvars):
+                        continue
+                    pidx = qvars[self.text(ua[0])]
+                    if len(hk) > 1 and hk[1].type == "arguments":
+                        hparams = self.arg_list(hk[1])
+                else:
+                    continue
+            else:
+                continue
+            if any(p.type == "call" and self.src[p.start_byte:p.end_byte].startswith(b"unquote_splicing")
+                   for p in hparams):
+                continue  # arity unknown
+            n = len(hparams)
+            d = sum(1 for p in hparams if p.type == "binary_operator" and _op_kids(p)[1].type == "\\\\")
+            defs.append((dkind, fname, pidx, tuple(range(n - d, n + 1))))
+        if not defs:
+            return
+        m = _Macro(mod.name, name, kind, tuple(defs), bound)
+        n = len(params)
+        d = len(params) - sum(1 for p in params if not (
+            p.type == "binary_operator" and _op_kids(p)[1].type == "\\\\"))
+        for arity in range(n - d, n + 1):
+            self.macros.setdefault((name, arity), []).append(m)
+        self.macro_names.add(name.encode())
+
+    def expand_macro(self, node, qualifier, name, arity, args, ctx) -> None:
+        """A call of a registered same-file macro, from a module body where Elixir would
+        expand it (a ``defmacro`` imported or called qualified from another module; no macro
+        can define functions in its own module's body, which is not compiled yet): the
+        functions it defines, as generated functions of the calling module (generator
+        ``macro Mod.name/arity``)."""
+        mod = ctx.mod
+        ms = self.macros.get((name, arity))
+        if not ms or mod is None or ctx.level != _MODULE or ctx.quote:
+            return
+        for m in ms:
+            if qualifier is not None:
+                ok = m.kind == "defmacro" and qualifier == m.module and m.module != mod.name
+            else:
+                ok = m.kind == "defmacro" and m.module != mod.name and any(
+                    imod == m.module and (only is None or (name, arity) in only)
+                    and (except_ is None or (name, arity) not in except_)
+                    for imod, only, except_ in ctx.imports)
+            if not ok:
+                continue
+            al = self.arg_list(args)
+            env = self.env(ctx) if m.bound else None
+            sigs = []
+            first = None
+            for dkind, fname, pidx, arities in m.defs:
+                if fname is None:
+                    if pidx >= len(al):
+                        continue  # named by a default argument: not followed
+                    v = self.lit(al[pidx], env, mod, 0)
+                    if v.__class__ is not _Atom:
+                        continue
+                    fname = v.name
+                if first is None:
+                    first = fname
+                sigs += ((fname, a, dkind) for a in arities)
+            if not sigs:
+                return
+            # the @doc before the call documents the first function the macro defines
+            doc = mod.doc
+            extra = ()
+            if doc is not None:
+                extra = (first, (P_DOCHIDDEN, TRUE) if doc is False else (P_DOC, _str(doc)))
+            mod.doc, mod.impl, mod.deprecated = None, [], None
+            mod.gens.append((f"macro {m.module}.{name}/{arity}", self.span(node), tuple(sigs), extra))
+            return
+
+    # ---- @derive / Protocol.derive -------------------------------------------------------
+    def derived_impl(self, proto: str, target: str, span: str, generator: str) -> None:
+        """The module ``proto.target`` that deriving makes (a protocol of DERIVABLE): an
+        implementation module with ``__impl__/1`` and the protocol's functions, generated."""
+        fns = DERIVABLE.get(proto)
+        if fns is None:
+            return
+        name = f"{proto}.{target}"
+        s = str(module_iri(name))
+        self.emit(s, (*_MODULE_TYPES, _A, C_IMPL, P_NAME, _str(name), P_INFILE, self.file_s, P_SPAN, span,
+                      P_IMPLEMENTSPROTO, str(module_iri(proto)), P_PROTOCOL, _str(proto),
+                      P_FORTYPE, _str(target)))
+        self.counts["modules"] += 1
+        gen_lit = _str(generator)
+        for fname, arity in _IMPL_GENERATED + fns:
+            self.emit(_fn(name, fname, arity), (
+                *_FUNCTION_TYPES, P_NAME, _str(fname), P_ARITY, _int(arity), P_INMODULE, s,
+                P_SPAN, span, P_GENERATED, TRUE, P_GENERATOR, gen_lit,
+                P_KIND, _KIND_LIT["def"], P_VIS, _PUBLIC))
+            self.counts["generated_functions"] += 1
+
+    def protocol_derive(self, node, args, ctx: _Ctx) -> None:
+        """``Protocol.derive(Inspect, Macro.Env, opts)`` with literal names, outside function
+        bodies and quotes."""
+        if ctx.quote or ctx.level == _FUNC or ctx.dup:
+            return
+        al = self.arg_list(args)
+        if len(al) < 2:
+            return
+        proto, target = self.module_name(al[0], ctx), self.module_name(al[1], ctx)
+        if proto is not None and target is not None and not target.startswith(":"):
+            self.derived_impl(proto, target, self.span(node), "Protocol.derive")
+
+    def note_derive(self, value, node, ctx: _Ctx) -> None:
+        """``@derive Inspect`` / ``@derive [Inspect, {Enumerable, opts}]``: kept until the
+        module's defstruct (the compiler reads @derive there)."""
+        items = [k for k in value.named_children if k.type != "comment"] if value.type == "list" else [value]
+        span = None
+        for it in items:
+            if it.type == "tuple":
+                tk = [k for k in it.named_children if k.type != "comment"]
+                if not tk:
+                    continue
+                it = tk[0]
+            p = self.module_name(it, ctx)
+            if p is not None and not p.startswith(":"):
+                span = span or self.span(node)
+                ctx.mod.derive.append((p, span))
 
     def enter_body(self, node, clause_s, guard, body, ctx, stack, params) -> _Ctx:
         inner = ctx.copy()
@@ -1207,6 +1748,9 @@ class _Extractor:
             if any(f == "message" for f, _ in fields):
                 sigs.append(("message", 1, "def"))  # only a :message field brings message/1
         mod.gens.append((name, self.span(node), tuple(sigs)))
+        for proto, dspan in mod.derive:  # @derive is read by defstruct (and defexception)
+            self.derived_impl(proto, mod.name, dspan, "@derive")
+        mod.derive = []
         return ctx
 
     def h_defrecord(self, node, name, args, do, ctx, stack):
@@ -1300,6 +1844,9 @@ class _Extractor:
                 s_raw, s = self.local("attr", node)
                 self.emit(s, (_A, C_ATTR, P_ATTRNAME, _str(name), P_ATTRVALUE, _str(self.text(value)),
                               P_INMODULE, mod.s, P_SPAN, self.span(node)))
+            mod.attrs[name] = value  # read by the literal evaluation of loops (`for x <- @xs`)
+            if name == "derive" and not ctx.dup:
+                self.note_derive(value, node, ctx)
             stack.append(value)  # calls computing the value run in the module body
 
     def typespec_head(self, value):
@@ -1440,6 +1987,7 @@ _HANDLERS = {
     "defexception": _Extractor.h_defstruct,
     "defrecord": _Extractor.h_defrecord,
     "defrecordp": _Extractor.h_defrecord,
+    "for": _Extractor.h_for,
 }
 for _k in _DEF_KINDS:
     _HANDLERS[_k] = _Extractor.h_def
@@ -1488,10 +2036,12 @@ def extract_source(source: bytes, ctx: FileContext) -> FileFacts:
     top.owner_p, top.owner_o = P_INFILEBODY, ex.file_s
     top.level, top.quote, top.test, top.describe = _TOP, False, None, None
     top.aliases, top.own_aliases, top.imports, top.dup, top.prop = {}, True, (), False, False
+    top.bind = None
     for form in root.named_children:
         if form.has_error or form.type == "ERROR":
             continue  # a form with a syntax error is skipped whole: nothing is guessed
         ex.walk(form, top)
+    dataflow.file_done(ex)  # data-flow links to the call sites now known to be written
     fs = ex.file_s
     pairs = [_A, C_FILE, P_PART, str(project_iri(ctx.project, ctx.version)),
              P_RELPATH, string(ctx.path), P_HASH, string(hashlib.sha256(source).hexdigest()),

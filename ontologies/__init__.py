@@ -94,6 +94,7 @@ EC = Vocabulary("ec", ontology_iri("core") + "#", """
     hasVariable variableName comesFrom computedFrom flowsTo
     inFileBody
     generated generator
+    argumentVariable resultOf ofParameter
 """)
 
 OTP = Vocabulary("otp", ontology_iri("otp") + "#", """

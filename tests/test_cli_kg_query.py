@@ -32,7 +32,7 @@ def store(tmp_path_factory):
     assert {"files", "files_changed", "files_deleted", "parse_errors", "skipped", "modules", "functions",
             "call_sites", "tests", "triples", "seconds", "graph"} <= set(summary)
     assert summary["graph"] == "https://w3id.org/elixir-coder/graph/shop@0.1.0"
-    assert (summary["files"], summary["modules"], summary["functions"], summary["tests"]) == (9, 11, 20, 2)
+    assert (summary["files"], summary["modules"], summary["functions"], summary["tests"]) == (9, 11, 32, 2)
     return d
 
 
@@ -92,7 +92,7 @@ def test_named_query_and_list(store, tmp_path):
     assert "callers" in r.stdout and "--param transitive=<boolean>" in r.stdout
     f = tmp_path / "q.rq"
     f.write_text("SELECT (COUNT(*) AS ?n) WHERE { ?f a ec:Function }")
-    assert cli("query", "--store", store, "--file", f, "--format", "csv", check=0).stdout.split() == ["n", "20"]
+    assert cli("query", "--store", store, "--file", f, "--format", "csv", check=0).stdout.split() == ["n", "32"]
 
 
 def test_query_errors_are_clear(store, tmp_path):
@@ -107,4 +107,4 @@ def test_query_errors_are_clear(store, tmp_path):
     r = cli("query", "--store", store, "--named", "functions", "--param",
             'module=Shop.Cart" } } ; DROP ALL ; #')
     assert r.returncode == 0 and "(0 rows)" in r.stdout
-    assert "(20 rows)" in cli("query", "--store", store, "--named", "functions", check=0).stdout
+    assert "(32 rows)" in cli("query", "--store", store, "--named", "functions", check=0).stdout

@@ -22,8 +22,12 @@
 #   `for: [A, B]`.
 # * default arguments (every arity), operator definitions (`..`, `first..last//step`),
 #   guards, `defoverridable` (the last definition's kind wins: def then defp is a defp).
-# Skipped: `quote` blocks (their defs belong to the macro's user), names built with `unquote`
-# (not knowable without running the macro), function bodies (`def` inside a def or an ExUnit
+# * `def unquote(:name)(...)` (a literal atom) and `Kernel.def` are ordinary defs; a `for` in a
+#   module body whose generators are literal lists or attributes with literal values
+#   (`for level <- @levels do def unquote(level)(msg) ...`) is unrolled: each element binds the
+#   pattern's variables (with Elixir's own match), and `def unquote(var)` names a function.
+# Skipped: `quote` blocks (their defs belong to the macro's user), other names built with
+# `unquote` (not knowable without running the macro), function bodies (`def` inside a def or an ExUnit
 # `test`/`setup` body is not a definition of the module: the compiler rejects it there, and
 # macros like `in_module do def ... end` put it in another module), and modules named at run
 # time (`defmodule name`, `Module.create/3`), reported as `dynamic`.
@@ -51,7 +55,7 @@ defmodule Oracle do
     Enum.each(files, fn file ->
       case Code.string_to_quoted(File.read!(file), columns: true, file: file) do
         {:ok, ast} ->
-          walk(ast, %{mod: nil, aliases: %{}, defs: nil, fun: false}, file)
+          walk(ast, %{mod: nil, aliases: %{}, defs: nil, fun: false, attrs: %{}, bind: []}, file)
 
         {:error, {meta, _msg, _token}} ->
           line = if is_list(meta), do: Keyword.get(meta, :line, 0), else: meta
@@ -70,9 +74,23 @@ defmodule Oracle do
   defp walk({:quote, _, _}, scope, _file), do: scope
 
   # `pattern = expr`: what expr defines (a nested module's alias) stays visible after it.
+  # `dynamic = :name` in a module body: a variable later `def unquote(dynamic)` may read.
   defp walk({:=, _, [left, right]}, scope, file) do
     scope = walk(right, scope, file)
-    walk(left, scope, file)
+    scope = walk(left, scope, file)
+
+    case left do
+      {var, _, ctx} when is_atom(var) and is_atom(ctx) and scope.mod != nil and not scope.fun ->
+        if Macro.quoted_literal?(right) do
+          {v, _} = Code.eval_quoted(right)
+          %{scope | bind: Keyword.put(scope.bind, var, v)}
+        else
+          %{scope | bind: Keyword.delete(scope.bind, var)}
+        end
+
+      _ ->
+        scope
+    end
   end
 
   defp walk({kind, meta, [name_ast | rest]}, scope, file) when kind in [:defmodule, :defprotocol] do
@@ -157,6 +175,33 @@ defmodule Oracle do
     end
   end
 
+  # `@name literal` in a module body: kept for the loops that read it
+  defp walk({:@, _, [{name, _, [value]}]}, scope, file) when is_atom(name) do
+    walk(value, scope, file)
+    if scope.mod && not scope.fun && Macro.quoted_literal?(value),
+      do: put_in(scope.attrs[name], value),
+      else: scope
+  end
+
+  # A compile-time loop of literal generators in a module body: its body once per element.
+  defp walk({:for, _, args}, scope, file) when is_list(args) and scope.mod != nil and not scope.fun do
+    {gens, opts} = Enum.split_with(args, &match?({:<-, _, [_, _]}, &1))
+
+    with [[do: body]] <- opts,
+         true <- gens != [] and length(gens) + 1 == length(args),
+         {:ok, binds} <- unroll(gens, [scope.bind], scope) do
+      Enum.each(binds, fn b -> walk(body, %{scope | bind: b}, file) end)
+    else
+      _ -> Enum.each(args, &walk(&1, scope, file))
+    end
+
+    scope
+  end
+
+  defp walk({{:., _, [{:__aliases__, _, [:Kernel]}, kind]}, meta, args}, scope, file) when kind in @defs do
+    walk({kind, meta, args}, scope, file)
+  end
+
   defp walk({kind, _, [head | _] = args}, scope, file) when kind in @defs do
     if scope.mod && not scope.fun, do: def_head(kind, head, args, scope)
     walk_fun_args(args, scope, file)
@@ -195,7 +240,7 @@ defmodule Oracle do
     out(["module", file, full])
     defs = make_ref()
     Process.put(defs, [])
-    walk(body, %{scope | mod: full, defs: defs, fun: false}, file)
+    walk(body, %{scope | mod: full, defs: defs, fun: false, attrs: %{}, bind: []}, file)
     # Last kind wins: only `defoverridable` lets a name/arity change kind in code that compiles.
     Process.delete(defs)
     |> Enum.reverse()
@@ -214,7 +259,25 @@ defmodule Oracle do
         h -> h
       end
 
+    head =
+      case head do
+        {{:unquote, _, [{var, _, ctx}]}, m, params} when is_atom(var) and is_atom(ctx) ->
+          {{:unquote, [], [Keyword.get(scope.bind, var)]}, m, params}
+
+        {:unquote, _, [{var, _, ctx}]} when is_atom(var) and is_atom(ctx) ->
+          {:unquote, [], [Keyword.get(scope.bind, var)]}
+
+        h ->
+          h
+      end
+
     case head do
+      {{:unquote, _, [n]}, _, params} when is_atom(n) and n != nil ->
+        put_def(kind, n, params, scope)
+
+      {:unquote, _, [n]} when is_atom(n) and n != nil ->
+        put_def(kind, n, [], scope)
+
       {:unquote, _, _} ->
         :dynamic
 
@@ -222,13 +285,47 @@ defmodule Oracle do
         :dynamic
 
       {name, _, params} when is_atom(name) ->
-        params = if is_list(params), do: params, else: []
-        n = length(params)
-        d = Enum.count(params, &match?({:\\, _, _}, &1))
-        for arity <- (n - d)..n, do: Process.put(scope.defs, [{{name, arity}, kind} | Process.get(scope.defs)])
+        put_def(kind, name, params, scope)
 
       _ ->
         :unknown
+    end
+  end
+
+  defp put_def(kind, name, params, scope) do
+    params = if is_list(params), do: params, else: []
+    n = length(params)
+    d = Enum.count(params, &match?({:\\, _, _}, &1))
+    for arity <- (n - d)..n, do: Process.put(scope.defs, [{{name, arity}, kind} | Process.get(scope.defs)])
+  end
+
+  # The bindings of every iteration of literal generators, or :error.
+  defp unroll([], binds, _scope), do: {:ok, binds}
+
+  defp unroll([{:<-, _, [pat, expr]} | rest], binds, scope) do
+    expr =
+      case expr do
+        {:@, _, [{name, _, ctx}]} when is_atom(ctx) -> Map.get(scope.attrs, name, :none)
+        other -> other
+      end
+
+    if expr != :none and Macro.quoted_literal?(expr) do
+      {list, _} = Code.eval_quoted(expr)
+
+      binds =
+        for b <- binds, v <- List.wrap(list) do
+          # Elixir's own pattern match: non-matching elements are skipped, as `for` does
+          {res, _} = Code.eval_quoted(quote(do: (case unquote(Macro.escape(v)) do
+            unquote(pat) -> {:ok, binding()}
+            _ -> :skip
+          end)), b)
+
+          res
+        end
+
+      unroll(rest, for({:ok, b} <- binds, do: b), scope)
+    else
+      :error
     end
   end
 

@@ -163,6 +163,96 @@ def test_deep_nesting_does_not_overflow():
     assert ("x", 3, "x", 2) in flow and ("y", 4, "y", 3) in flow
 
 
+@pytest.fixture(scope="module")
+def links():
+    """(call name, call line) <-> (variable name, line) pairs of the three links to the code
+    around the data flow, read from a store as a user queries them."""
+    store = _store((FIXTURES / "dataflow_calls.ex").read_bytes())
+    q = sparql_prefixes() + """
+    SELECT ?edge ?v ?vl ?c ?cl ?pos WHERE {
+      { ?call ec:argumentVariable ?var BIND("arg" AS ?edge) }
+      UNION { ?var ec:resultOf ?call BIND("result" AS ?edge) }
+      UNION { ?var ec:ofParameter ?p . ?p ec:parameterPosition ?pos ; ec:parameterText ?c .
+              BIND("param" AS ?edge) }
+      ?var ec:variableName ?v ; ec:hasSpan/ec:startLine ?vl .
+      OPTIONAL { ?call ec:calledName ?c ; ec:hasSpan/ec:startLine ?cl }
+    }"""
+    out: dict[str, set] = {"arg": set(), "result": set(), "param": set()}
+    for r in store.query(q):
+        e = r["edge"].value
+        if e == "param":
+            out[e].add((r["v"].value, int(r["vl"].value), r["c"].value, int(r["pos"].value)))
+        else:
+            out[e].add((r["c"].value, int(r["cl"].value), r["v"].value, int(r["vl"].value)))
+    return out
+
+
+def test_argument_variables_include_the_piped_value_and_nested_calls(links):
+    args = links["arg"]
+    # data = x |> Path.expand() |> File.read!(): x feeds both calls of the pipe
+    assert {("expand", 5, "x", 5), ("read!", 5, "x", 5)} <= args
+    assert ("fetch", 6, "data", 6) in args and ("fetch", 6, "opts", 6) in args
+    # File.write!(Path.join(y, "out"), line): y is an argument of the inner and the outer call
+    assert {("join", 8, "y", 8), ("write!", 8, "y", 8), ("write!", 8, "line", 8)} <= args
+    assert ("join", 8, "line", 8) not in args
+    assert ("trim", 14, "user", 14) in args  # String.trim(user.name): the map is read
+    assert ("inspect", 20, "n", 20) in args  # inside a capture, the call still reads n
+    # mod.run(r) |> Enum.count(): mod.run is no call site (dynamic module), Enum.count is
+    assert {("count", 22, "r", 22), ("count", 22, "mod", 22)} <= args
+    assert not {a for a in args if a[0] == "run"}
+
+
+def test_bindings_are_results_of_the_calls_they_match(links):
+    res = links["result"]
+    assert ("read!", 5, "data", 5) in res and ("expand", 5, "data", 5) not in res  # the pipe's last call
+    assert ("fetch", 6, "y", 6) in res  # {:ok, y} = fetch(data, opts)
+    assert ("gets", 7, "line", 7) in res  # a call without variable arguments
+    # r = case File.stat(id) do {:ok, s} when is_map(s) -> String.trim(user.name); _ -> nil end
+    assert ("stat", 13, "s", 14) in res  # the pattern matches the subject
+    assert {(c, cl) for c, cl, v, vl in res if (v, vl) == ("r", 12)} == {("trim", 14)}
+    # n = if valid?(r), do: count(r), else: 0: the condition is consumed, not returned
+    assert {(c, cl) for c, cl, v, vl in res if (v, vl) == ("n", 18)} == {("count", 18)}
+    # fn and capture values are functions, not results of the calls they hold
+    assert not {r for r in res if r[2] in ("f", "c")}
+    assert ("to_string", 19, "z", 19) not in res
+    # ys = for k <- Map.keys(user), keep?(k), do: String.upcase(k)
+    assert ("keys", 21, "k", 21) in res
+    assert {(c, cl) for c, cl, v, vl in res if (v, vl) == ("ys", 21)} == {("upcase", 21)}
+
+
+def test_bindings_of_a_parameter_pattern_name_their_parameter(links):
+    params = links["param"]
+    assert {("x", 4, "x", 0), ("opts", 4, "opts", 1)} <= params  # opts \\ []: the node of the whole parameter
+    # def consumed(%{id: id} = user, mod): both bindings belong to the first parameter
+    assert {("id", 11, "%{id: id} = user", 0), ("user", 11, "%{id: id} = user", 0),
+            ("mod", 11, "mod", 1)} <= params
+    assert not {p for p in params if p[0] == "b"}  # _b is not a variable
+    assert {p[:2] for p in params} >= {("a", 26), ("r", 27), ("r", 28), ("k", 29)}
+    assert not {p for p in params if p[1] not in (4, 11, 26, 27, 28, 29)}  # body bindings are not
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.ex*")), ids=lambda p: p.name)
+def test_links_end_at_call_sites_and_parameters_of_the_same_clause(path):
+    """Every argumentVariable / resultOf link names a call site the extractor wrote (typed
+    ec:CallSite, in the variable's clause): special forms, macros and dynamic calls get none;
+    every ofParameter link a parameter of the variable's clause."""
+    store = _store(path.read_bytes())
+    q = sparql_prefixes() + """
+    SELECT ?edge ?call ?ok WHERE {
+      { ?call ec:argumentVariable ?var BIND("arg" AS ?edge) }
+      UNION { ?var ec:resultOf ?call BIND("result" AS ?edge) }
+      UNION { ?var ec:ofParameter ?call BIND("param" AS ?edge) }
+      ?var a ec:Variable ; ec:inClause ?cl .
+      BIND(IF(?edge = "param", EXISTS { ?cl ec:hasParameter ?call . ?call a ec:Parameter },
+              EXISTS { ?call a ec:CallSite ; ec:inClause ?cl }) AS ?ok)
+    }"""
+    rows = list(store.query(q))
+    bad = [(r["edge"].value, r["call"].value) for r in rows if r["ok"].value != "true"]
+    assert bad == []
+    if path.name.startswith("dataflow"):
+        assert {r["edge"].value for r in rows} == {"arg", "result", "param"}
+
+
 def test_defimpl_for_several_types_writes_each_variable_once():
     src = b"defimpl Show, for: [Integer, Float] do\n  def show(x), do: x\nend\n"
     facts = _extract(src)
@@ -177,6 +267,15 @@ LOADER = '''defmodule Loader do
   def run(conn) do
     name = conn.params["name"]
     System.cmd("echo", [name])
+  end
+
+  def piped(dir) do
+    dir |> Path.join("x") |> File.read!()
+  end
+
+  def ask do
+    answer = IO.gets("name? ")
+    String.trim(answer)
   end
 end
 '''
@@ -216,3 +315,19 @@ def test_named_query_follows_bindings_to_parameters(kg):
     got = {(r["called_name"], r["argument"], r["source"], r["source_kind"]) for r in rows}
     assert got == {("cmd", "name", "name", "binding"), ("cmd", "name", "conn", "parameter")}
     assert _run(kg, module="Loader", name="run", arity=1, line=5) == []  # no call starts there
+
+
+def test_named_query_sees_the_value_piped_into_the_call(kg):
+    rows = _run(kg, module="Loader", name="piped", arity=1, line=10, called_name="read!")
+    got = {(r["called_module"], r["called_arity"], r["argument"], r["argument_column"], r["source"],
+            r["source_kind"], r["parameter_position"]) for r in rows}
+    # dir |> Path.join("x") |> File.read!(): the piped value reads the parameter dir
+    assert got == {("File", "1", "dir", "5", "dir", "parameter", "0")}
+
+
+def test_named_query_names_the_call_a_binding_comes_from_without_variable_arguments(kg):
+    rows = _run(kg, module="Loader", name="ask", arity=0, line=15)
+    got = {(r["called_name"], r["argument"], r["source"], r["source_line"], r["source_kind"], r["via_module"],
+            r["via_name"], r["via_arity"]) for r in rows}
+    # answer = IO.gets("name? "); String.trim(answer)
+    assert got == {("trim", "answer", "answer", "14", "call", "IO", "gets", "1")}

@@ -66,16 +66,24 @@ def test_modules(kg):
 
 def test_functions(kg):
     cols, rows = run(kg, "functions", module="Shop.Cart")
-    assert cols == ["module", "name", "arity", "kind"]
+    assert cols == ["module", "name", "arity", "kind", "generated", "generator"]
     assert rows == [
-        ("Shop.Cart", "add", "2", "def"), ("Shop.Cart", "checkout", "2", "def"), ("Shop.Cart", "new", "0", "def"),
-        ("Shop.Cart", "sum", "1", "defp"), ("Shop.Cart", "total", "1", "def"),
-        ("Shop.Cart", "unused_helper", "1", "defp"),
+        ("Shop.Cart", "add", "2", "def", "false", ""), ("Shop.Cart", "checkout", "2", "def", "false", ""),
+        ("Shop.Cart", "new", "0", "def", "false", ""), ("Shop.Cart", "sum", "1", "defp", "false", ""),
+        ("Shop.Cart", "total", "1", "def", "false", ""), ("Shop.Cart", "unused_helper", "1", "defp", "false", ""),
     ]
     _, everything = run(kg, "functions")
-    assert len(everything) == 20
-    assert {r[3] for r in everything} == {"def", "defp"}
-    assert ("Shop.Server", "handle_call", "3", "def") in everything
+    written = [r for r in everything if r[4] == "false"]
+    assert len(written) == 20
+    assert {r[3] for r in written} == {"def", "defp"}
+    assert ("Shop.Server", "handle_call", "3", "def", "false", "") in everything
+    # what the generators inject is there too, marked (KG depth §4)
+    generated = {(r[0], r[1], r[2], r[5]) for r in everything if r[4] == "true"}
+    assert {("Shop.Item", "__struct__", "0", "defstruct"), ("Shop.Item", "__struct__", "1", "defstruct"),
+            ("Shop.Priceable", "impl_for", "1", "defprotocol"),
+            ("Shop.Server", "child_spec", "1", "use GenServer")} <= generated
+    # a callback the module writes is never shadowed by the generator's default
+    assert ("Shop.Server", "handle_call", "3", "use GenServer") not in generated
 
 
 def test_callers_direct_and_transitive(kg):
@@ -99,8 +107,11 @@ def test_callees(kg):
 
 def test_behaviour_implementations(kg):
     _, rows = run(kg, "behaviour-implementations")
-    assert rows == [("Shop.PaymentGateway", "Shop.Gateways.Card"), ("Shop.PaymentGateway", "Shop.Gateways.Voucher")]
-    assert run(kg, "behaviour-implementations", behaviour="GenServer")[1] == []
+    # `use GenServer` declares the behaviour (docs/kg-model.md), GenServer not being in the KG.
+    assert rows == [("GenServer", "Shop.Server"), ("Shop.PaymentGateway", "Shop.Gateways.Card"),
+                    ("Shop.PaymentGateway", "Shop.Gateways.Voucher")]
+    assert run(kg, "behaviour-implementations", behaviour="GenServer")[1] == [("GenServer", "Shop.Server")]
+    assert run(kg, "behaviour-implementations", behaviour="Shop.Priceable")[1] == []
 
 
 def test_missing_callbacks(kg):
