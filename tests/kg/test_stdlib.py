@@ -224,3 +224,30 @@ def test_erlang_app_modules_are_named_with_a_colon(tmp_path):
     assert ask(store, """ASK { ?m ec:name ":lists" . ?f ec:inModule ?m ; ec:name "map" ; ec:arity 2 ; ec:kind "def" }""")
     assert ask(store, """ASK { ?b ec:name ":gen_server" ; a otp:Behaviour . ?c otp:callbackOf ?b ;
                            ec:name "handle_call" ; otp:optional false }""")
+
+
+def test_source_graph_and_installed_app_graph_never_overwrite_each_other(tmp_path, elixir_version):
+    """Building Elixir's own source as elixir@VERSION and adding the installed elixir app
+    keeps both: the BEAM's graph is beam/elixir@VERSION."""
+    from kg.build import build
+    from ontologies import graph_iri
+
+    src = tmp_path / "elixir-src"
+    (src / "lib").mkdir(parents=True)
+    (src / "lib" / "enum.ex").write_text("defmodule Enum do\n  def from_source(x), do: x\nend\n")
+    store = tmp_path / "store"
+    with KnowledgeGraph.open(store) as kg:
+        build(kg, src, graph=f"elixir@{elixir_version}")
+    code, _, err = run_stdlib("--store", str(store), "--apps", "eex", "--json")
+    assert code == 0, err
+    code, _, err = run_stdlib("--store", str(store), "--apps", "elixir", "--modules", "Enum", "--json")
+    assert code == 0, err
+    with KnowledgeGraph.open(store) as kg:
+        graphs = set(kg.graphs())
+        assert {graph_iri("elixir", elixir_version), beam_graph_iri("elixir", elixir_version)} <= graphs
+        # the source build is intact and still incremental (its build records survived)
+        assert build(kg, src, graph=f"elixir@{elixir_version}").files_changed == 0
+        names = {r["n"].value for r in kg.query(
+            'SELECT ?n WHERE { ?f ec:inModule <%s> ; ec:name ?n ; ec:arity 1 }' % (ID + "module/Enum"))}
+        # both graphs answer: the source's function and the installed Enum's count/1
+        assert {"from_source", "count"} <= names
