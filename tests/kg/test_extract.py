@@ -120,9 +120,14 @@ def test_kinds_operators_delegates_and_guards():
 def test_unquote_names_are_dynamic_and_quoted_defs_are_templates():
     facts, store = extract("functions.ex")
     names = col(store, "SELECT ?n WHERE { ?f a ec:Function ; ec:name ?n }")
-    assert "injected" not in names and "also_injected" not in names and "alpha" not in names
-    # `unquote(:also_injected)` is a literal atom: a static name, so a template like `injected`
-    assert col(store, "SELECT ?d WHERE { ?x ec:dynamicName ?d ; ec:inModule ?m }") == {"unquote(name)"}
+    assert "injected" not in names and "also_injected" not in names
+    # `for name <- [:alpha, :beta] do def unquote(name)()`: a literal loop, unrolled (written
+    # functions); `unquote(:also_injected)` is a literal atom: a static name, so a template
+    assert {"alpha", "beta"} <= names
+    assert col(store, "SELECT ?d WHERE { ?x ec:dynamicName ?d ; ec:inModule ?m }") == set()
+    # a loop over something computed stays a dynamic record
+    _, dyn = extract(b"defmodule D do\n  for n <- f(), do: def unquote(n)(), do: 1\nend\n")
+    assert col(dyn, "SELECT ?d WHERE { ?x ec:dynamicName ?d ; ec:inModule ?m }") == {"unquote(n)"}
     assert rows(store, "SELECT ?n ?a WHERE { ?t a ec:QuoteTemplate ; ec:name ?n ; ec:arity ?a }") == {
         ("injected", 1), ("also_injected", 0)}
 
