@@ -17,6 +17,7 @@ import pyoxigraph as ox
 from kg.build import FileRecord
 from kg.facts import string
 from ontologies import EC, META, META_GRAPH, PREFIXES
+from sparql.named import place_values
 
 _XSD_INT = "<http://www.w3.org/2001/XMLSchema#integer>"
 _TRUE = '"true"^^<http://www.w3.org/2001/XMLSchema#boolean>'
@@ -61,6 +62,10 @@ class KnowledgeGraph:
         if path.exists() and not path.is_dir():
             raise StoreError(f"{path}: not a directory")
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"{path}: cannot create its parent directory: {e}") from None
+        try:
             return cls(ox.Store(str(path)), path)
         except OSError as e:
             if "lock" in str(e).lower():
@@ -89,9 +94,12 @@ class KnowledgeGraph:
     def query(self, sparql: str, params: Mapping[str, ox.NamedNode | ox.Literal] | None = None,
               graphs: Iterable[ox.NamedNode] | None = None):
         """Run a SPARQL query; the default graph is the union of the fact graphs (``graphs``
-        or all but meta). ``params`` are bound as RDF terms (SEP-0007 substitution), never
-        pasted into the text. The ontology PREFIXes are predeclared. Raises SyntaxError."""
-        subs = {ox.Variable(k): v for k, v in (params or {}).items()}
+        or all but meta). ``params`` are RDF terms, never pasted into the text as given: each
+        ``# @values`` line of the text becomes a VALUES row of their serialized terms
+        (sparql/named.py says why), the others are bound by SEP-0007 substitution. The
+        ontology PREFIXes are predeclared. Raises SyntaxError."""
+        sparql, rest = place_values(sparql, params or {})
+        subs = {ox.Variable(k): v for k, v in rest.items()}
         return self._store.query(
             sparql,
             prefixes=PREFIXES,
