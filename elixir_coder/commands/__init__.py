@@ -9,3 +9,7 @@ def register(sub) -> None:
     kg.register(sub)
     query.register(sub)
     demo.register(sub)
+    from elixir_coder.commands import check
+    check.register(sub)
+    from elixir_coder.commands import onto
+    onto.register(sub)

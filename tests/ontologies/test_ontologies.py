@@ -194,13 +194,9 @@ def test_rl_closure_classifies_behaviour_implementations(closure):
 def _hermit(graph: Graph, tmp: Path):
     """owlready2 does not read Turtle: write N-Triples (imports dropped, everything is in the one
     file) and run HermiT over it."""
-    g = Graph()
-    g += graph
-    g.remove((None, OWL.imports, None))
-    path = tmp / "all.nt"
-    g.serialize(path, format="nt", encoding="utf-8")
-    world = owlready2.World()
-    ontology = world.get_ontology(path.as_uri()).load(format="ntriples")
+    from reasoning.owl import owlready_world
+
+    world, ontology, _path = owlready_world(graph, tmp)
     with ontology:
         owlready2.sync_reasoner_hermit(world, infer_property_values=False, debug=0)
     return world
