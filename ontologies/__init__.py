@@ -211,6 +211,13 @@ def beam_graph_iri(app: str, version: str) -> NamedNode:
     return NamedNode(f"{GRAPH}beam/{_seg(app)}@{_seg(version)}")
 
 
+def findings_graph_iri(source_graph: NamedNode | str) -> NamedNode:
+    """The graph of the quality and security findings about one source graph
+    (``…/graph/findings/shop@0.1.0``), replaced whole by each ``elixir-coder check``."""
+    g = source_graph.value if isinstance(source_graph, NamedNode) else source_graph
+    return NamedNode(GRAPH + "findings/" + (g[len(GRAPH):] if g.startswith(GRAPH) else g.rsplit("/", 1)[-1]))
+
+
 def file_iri(project: str, version: str, path: str) -> NamedNode:
     """A source file; every node that only exists in that file (call sites, spans, variables,
     directives...) gets an IRI below it: ``file_iri(...).value + '#...'``."""
@@ -226,5 +233,5 @@ __all__ = [
     "EC", "OTP", "TEST", "QUALITY", "SECURITY", "SHAPES", "META", "ID", "GRAPH", "META_GRAPH",
     "PREFIXES", "sparql_prefixes", "ontology_iri", "version_iri",
     "module_iri", "function_iri", "clause_iri", "callback_iri", "type_iri", "struct_iri",
-    "project_iri", "graph_iri", "beam_graph_iri", "file_iri", "local_iri",
+    "project_iri", "graph_iri", "beam_graph_iri", "findings_graph_iri", "file_iri", "local_iri",
 ]

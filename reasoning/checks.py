@@ -20,7 +20,7 @@ import pyoxigraph as ox
 import tree_sitter_elixir
 from tree_sitter import Language, Parser
 
-from ontologies import EC, GRAPH, ID, QUALITY, SECURITY
+from ontologies import EC, ID, QUALITY, SECURITY, findings_graph_iri
 
 _LANGUAGE = Language(tree_sitter_elixir.language())
 
@@ -51,13 +51,6 @@ def rule_iri(rule_id: str) -> ox.NamedNode:
     """Rules are individuals of the data namespace (like sink functions), so the closed
     ontology vocabularies stay the classes and properties."""
     return ox.NamedNode(f"{ID}rule/{rule_id}")
-
-
-def findings_graph_iri(source_graph: str) -> ox.NamedNode:
-    """The graph holding the findings about one source graph. Belongs in ontologies/__init__.py
-    beside graph_iri; kept here until it moves."""
-    return ox.NamedNode(GRAPH + "findings/" + source_graph[len(GRAPH):] if source_graph.startswith(GRAPH)
-                        else GRAPH + "findings/" + source_graph.rsplit("/", 1)[-1])
 
 
 RULES: dict[str, Rule] = {r.id: r for r in [
