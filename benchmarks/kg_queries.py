@@ -62,6 +62,9 @@ CASES: list[tuple[str, dict[str, str]]] = [
     ("struct-fields", {}),
     ("unused-private-functions", {}),
     ("unused-private-functions", {"module": "Enum"}),
+    # a call in the Elixir source (Mix.Dep.load_and_cache/0, lib/mix/lib/mix/dep.ex line 114)
+    ("data-flow-into", {"module": "Mix.Dep", "name": "load_and_cache", "arity": "0", "line": "114",
+                        "called_name": "write_cached_deps"}),
 ]
 
 

@@ -41,8 +41,11 @@ def test_library_headers_and_parameters_are_well_formed():
     for q in queries.values():
         assert q.path.stem == q.name and q.description
         select = next(line for line in q.text.splitlines() if line.startswith("SELECT"))
-        for p in q.params:  # substitution binds projected variables only
-            assert f"?{p.name}" in select, (q.name, p.name)
+        on_values = {n for names in named.values_names(q.text) for n in names}
+        for p in q.params:
+            assert f"?{p.name}" in select, (q.name, p.name)  # a given value shows in the output
+            # bound through a VALUES row the planner sees, not by SEP-0007 substitution
+            assert p.name in on_values, (q.name, p.name)
 
 
 def test_modules(kg):
@@ -183,12 +186,50 @@ HOSTILE = [
 ]
 
 
+HOSTILE += [
+    'Shop.Cart" ) } ?m ?p ?o } #',       # closes the VALUES row
+    "Shop.Cart\\u0022 ) } #",          # a \u escape is decoded before SPARQL parsing
+    "Shop.Cart\\\\\" UNDEF ) }",
+    "Shop.Cart\n} #\r\t\x01",
+    "Shop.Cart UNDEF",
+]
+
+
 @pytest.mark.parametrize("value", HOSTILE)
 def test_hostile_parameter_value_cannot_change_the_query(kg, value):
     before = len(kg._store)
     assert run(kg, "functions", module=value)[1] == []
     assert run(kg, "callers", module=value, name=value)[1] == []
+    assert run(kg, "modules", module=value)[1] == []
     assert len(kg._store) == before
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_a_values_bound_parameter_comes_back_exactly_as_given(kg, value):
+    # the serialized term in the VALUES row is read back as the very same string
+    q = named.parse("# name: echo\n# description: d\n# param: s (string, required) - any\n"
+                    "SELECT ?s WHERE {\n  # @values s\n}\n")
+    rows = list(kg.query(q.text, params=q.bind({"s": value})))
+    assert [r["s"].value for r in rows] == [value]
+
+
+def test_values_lines_become_values_rows():
+    q = named.get("callers")
+    text, rest = named.place_values(q.text, q.bind({"module": "A.B", "name": "f"}))
+    assert rest == {} and "# @values" not in text
+    assert 'VALUES (?module ?name ?arity) { ( "A.B" "f" UNDEF ) }' in text  # arity not given: unbound
+    assert text.count('VALUES (?transitive) { ( "false"^^<http://www.w3.org/2001/XMLSchema#boolean> ) }') == 2
+    with pytest.raises(TypeError):  # plain text is never pasted
+        named.place_values("SELECT * {\n# @values s\n}", {"s": "x"})
+    with pytest.raises(named.QueryError, match="must list declared parameters"):
+        named.parse("# name: x\n# description: d\n# param: n (integer, optional)\nSELECT * {\n# @values m\n}")
+
+
+def test_transitive_still_selects_the_branch(kg):
+    # false (the default) must not walk the closure: Shop.Cart.checkout reaches sum only indirectly
+    for given in ({}, {"transitive": "false"}):
+        _, rows = run(kg, "callers", module="Shop.Cart", name="sum", **given)
+        assert {r[6] for r in rows} == {"false"} and [r[3:6] for r in rows] == [("Shop.Cart", "total", "1")]
 
 
 def test_parameter_errors_are_clear():
