@@ -4,9 +4,9 @@ For each project: build its graph into a fresh store, time reasoning.rules.reaso
 transaction per graph, best of --repeat), then time owlrl's OWL 2 RL closure over the same
 graph plus the ontologies' TBox (their own individuals left out, as in tests/reasoning). owlrl
 does not finish on large graphs (minutes for 100k triples), so on a graph larger than
---owlrl-max triples it runs on the first --owlrl-max triples of the export only and the table
-says so; the speed-up is then rules' time on the whole graph against owlrl's on the subset,
-which flatters owlrl.
+--owlrl-max triples it runs on the first --owlrl-max triples of the export only, and the table
+says so: the speed-up then compares owlrl with the rules run on that same subset (loaded as the
+graph of a fresh store); the rules' time on the whole graph is shown beside it.
 
     .venv/bin/python benchmarks/kg_reason.py                       # shop + tests/fixtures/elixir
     .venv/bin/python benchmarks/kg_reason.py --elixir-source /root/.cache/elixir-coder/debian/elixir-lang/elixir-lang-1.14.0.dfsg
@@ -75,9 +75,24 @@ def bench(name: str, src: Path | None, graph: str | None, repeat: int, owlrl_max
     t0 = time.perf_counter()
     owlrl.DeductiveClosure(owlrl.OWLRL_Semantics).expand(data)
     t_owl = time.perf_counter() - t0
+    same_input = min(times)
+    if subset:
+        # the rules on exactly owlrl's input: the subset loaded as the graph of a fresh store
+        import pyoxigraph as ox
+
+        with tempfile.TemporaryDirectory() as d:
+            sub = KnowledgeGraph.open(Path(d) / "subset")
+            sub._store.load(("\n".join(lines[:owlrl_max]) + "\n").encode(), ox.RdfFormat.N_TRIPLES, to_graph=g)
+            sub_times = []
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                rules.reason(sub, [g])
+                sub_times.append(time.perf_counter() - t0)
+            sub.close()
+        same_input = min(sub_times)
     return {"name": name, "triples": triples, "inferred": summary.triples, "findings": summary.findings,
             "rules_s": min(times), "owlrl_triples": min(len(lines), owlrl_max), "owlrl_s": t_owl,
-            "subset": subset}
+            "rules_same_s": same_input, "subset": subset}
 
 
 def main() -> int:
@@ -98,14 +113,14 @@ def main() -> int:
     if args.store:
         rows.append(bench(args.graph, None, args.graph, args.repeat, args.owlrl_max, args.store))
     print(f"{'project':<16} {'triples':>9} {'inferred':>9} {'findings':>8} {'rules s':>9} "
-          f"{'owlrl on':>9} {'owlrl s':>9} {'speed-up':>9}  target >= {TARGET:.0f}x")
+          f"{'owlrl on':>9} {'owlrl s':>9} {'rules s':>9} {'speed-up':>9}  target >= {TARGET:.0f}x")
+    print(f"{'':<16} {'':>9} {'':>9} {'':>8} {'(graph)':>9} {'triples':>9} {'':>9} {'(same)':>9}")
     for r in rows:
-        # owlrl time scaled to the rules' triple count when it ran on a subset is not done:
-        # its cost is not linear; the speed-up shown compares the measured times as they are.
-        speed = r["owlrl_s"] / r["rules_s"] if r["rules_s"] else float("inf")
-        note = " (owlrl on a subset)" if r["subset"] else ""
+        # speed-up on the same input: owlrl's time against the rules' on the triples owlrl read
+        speed = r["owlrl_s"] / r["rules_same_s"] if r["rules_same_s"] else float("inf")
+        note = " (owlrl and rules on the first triples of the export only)" if r["subset"] else ""
         print(f"{r['name']:<16} {r['triples']:>9} {r['inferred']:>9} {r['findings']:>8} {r['rules_s']:>9.3f} "
-              f"{r['owlrl_triples']:>9} {r['owlrl_s']:>9.2f} {speed:>8.0f}x  "
+              f"{r['owlrl_triples']:>9} {r['owlrl_s']:>9.2f} {r['rules_same_s']:>9.3f} {speed:>8.0f}x  "
               f"{'ok' if speed >= TARGET else 'MISSED'}{note}")
     return 0
 

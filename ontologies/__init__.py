@@ -218,6 +218,19 @@ def findings_graph_iri(source_graph: NamedNode | str) -> NamedNode:
     return NamedNode(GRAPH + "findings/" + (g[len(GRAPH):] if g.startswith(GRAPH) else g.rsplit("/", 1)[-1]))
 
 
+def rule_iri(rule_id: str) -> NamedNode:
+    """A quality or security rule (``warning/missing-callback``): individuals of the data
+    namespace, declared in quality.ttl / security.ttl, so that the closed ontology vocabularies
+    stay classes and properties."""
+    return NamedNode(f"{ID}rule/{quote(rule_id, safe='/')}")
+
+
+def inferred_graph_iri(source_graph: NamedNode | str) -> NamedNode:
+    """The graph ``elixir-coder kg reason`` derives from one source graph."""
+    g = source_graph.value if isinstance(source_graph, NamedNode) else source_graph
+    return NamedNode(GRAPH + "inferred/" + (g[len(GRAPH):] if g.startswith(GRAPH) else g.rsplit("/", 1)[-1]))
+
+
 def file_iri(project: str, version: str, path: str) -> NamedNode:
     """A source file; every node that only exists in that file (call sites, spans, variables,
     directives...) gets an IRI below it: ``file_iri(...).value + '#...'``."""
@@ -233,5 +246,5 @@ __all__ = [
     "EC", "OTP", "TEST", "QUALITY", "SECURITY", "SHAPES", "META", "ID", "GRAPH", "META_GRAPH",
     "PREFIXES", "sparql_prefixes", "ontology_iri", "version_iri",
     "module_iri", "function_iri", "clause_iri", "callback_iri", "type_iri", "struct_iri",
-    "project_iri", "graph_iri", "beam_graph_iri", "findings_graph_iri", "file_iri", "local_iri",
+    "project_iri", "graph_iri", "beam_graph_iri", "findings_graph_iri", "inferred_graph_iri", "rule_iri", "file_iri", "local_iri",
 ]

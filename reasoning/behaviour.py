@@ -138,8 +138,9 @@ def module_functions(kg, module: str) -> dict[tuple[str, int], bool] | None:
 _NEEDED = {t.value for t in (EC.name, EC.arity, EC.inModule, EC.generator, EC.generated, EC.hasSpan,
                              EC.startLine, EC.startColumn, EC.endLine, EC.endColumn, EC.calledName,
                              EC.callArity, EC.calledModule, EC.candidateTarget, EC.inModuleBody,
-                             EC.inClause, EC.inFunction, OTP.implementsBehaviour, OTP.hasImpl, OTP.implValue)}
-_CLASSES = {t.value for t in (EC.Module, EC.Function, EC.CallSite, EC.RemoteCall)}
+                             EC.inClause, EC.inFunction, EC.implementsProtocol, EC.structOf,
+                             OTP.implementsBehaviour, OTP.hasImpl, OTP.implValue)}
+_CLASSES = {t.value for t in (EC.Module, EC.Function, EC.CallSite, EC.RemoteCall, EC.Exception)}
 
 
 def _term(obj: str) -> str:
@@ -222,6 +223,7 @@ def check_module(kg, source: str | bytes) -> list[Diagnostic]:
     if not modules:
         return out
     own_names = set(modules.values())
+    exceptions = {facts.one(x, EC.structOf) for x in facts.typed(EC.Exception)}
     # functions of each module of the source: (name, arity) -> subject
     funcs: dict[str, dict[tuple[str, int], str]] = {m: {} for m in modules}
     for f in facts.typed(EC.Function):
@@ -232,7 +234,11 @@ def check_module(kg, source: str | bytes) -> list[Diagnostic]:
         mine = funcs[m]
         header = facts.span(m, max_line)
         header = (header[0], header[1], header[0], 10**6)  # the `defmodule ... do` line
-        behaviours = facts.all(m, OTP.implementsBehaviour)
+        # What the compiler takes as declared behaviours besides @behaviour/use: the protocol of
+        # a defimpl (its functions are callbacks) and Exception for a defexception.
+        behaviours = facts.all(m, OTP.implementsBehaviour) + facts.all(m, EC.implementsProtocol)
+        if m in exceptions:
+            behaviours.append(module_iri("Exception").value)
         bnames = {b: b.rsplit("/", 1)[-1] for b in behaviours}
         bnames = {b: _unseg(n) for b, n in bnames.items()}
         known = {b: behaviour_callbacks(kg, n) for b, n in bnames.items()}
@@ -250,8 +256,15 @@ def check_module(kg, source: str | bytes) -> list[Diagnostic]:
         cb_arities: dict[str, set[int]] = {}
         for n, a in all_cb:
             cb_arities.setdefault(n, set()).add(a)
+        def same_def(n, a, f):
+            # the arities of one def with defaults share its span (`def get(k, o \\ [])`: 1, 2)
+            span_f = facts.one(f, EC.hasSpan)
+            return {(n, a)} | {k for k, f2 in mine.items()
+                               if k[0] == n and span_f and facts.one(f2, EC.hasSpan) == span_f}
+
         for (n, a), f in sorted(mine.items()):
-            if n in cb_arities and a not in cb_arities[n] and not facts.one(f, EC.generated):
+            if (n in cb_arities and a not in cb_arities[n] and not facts.one(f, EC.generated)
+                    and not any(k[1] in cb_arities[n] for k in same_def(n, a, f))):
                 owners = sorted(bnames[b] for b, cbs in known.items() if cbs and any(k[0] == n for k in cbs))
                 diag("callback-arity",
                      f"{n}/{a} has the name of a callback of {', '.join(owners)}, which takes "
@@ -259,6 +272,9 @@ def check_module(kg, source: str | bytes) -> list[Diagnostic]:
                      facts.span(f, max_line))
         # @impl
         for (n, a), f in sorted(mine.items()):
+            # before a head with defaults only the full arity gets the @impl; it is right when
+            # any arity of that def is a callback
+            arities = same_def(n, a, f)
             for d in facts.all(f, OTP.hasImpl):
                 v = facts.one(d, OTP.implValue)
                 span = facts.span(d, max_line)
@@ -268,7 +284,7 @@ def check_module(kg, source: str | bytes) -> list[Diagnostic]:
                     if not behaviours:
                         diag("impl-not-callback", f"@impl true on {n}/{a}, but {mname} declares no behaviour: "
                              "add the @behaviour (or `use`) or remove the @impl", span)
-                    elif all(known.values()) and (n, a) not in all_cb:
+                    elif all(known.values()) and not (arities & all_cb):
                         diag("impl-not-callback", f"@impl true on {n}/{a}, which is no callback of "
                              f"{', '.join(sorted(bnames.values()))}: remove the @impl or fix the name/arity", span)
                     continue
@@ -277,7 +293,7 @@ def check_module(kg, source: str | bytes) -> list[Diagnostic]:
                          f"add `@behaviour {v}` or fix the @impl", span)
                     continue
                 cbs = behaviour_callbacks(kg, v)
-                if cbs and (n, a) not in cbs:
+                if cbs and not (arities & set(cbs)):
                     diag("impl-not-callback", f"@impl {v} on {n}/{a}, which is no callback of {v}: "
                          "remove the @impl or fix the name/arity", span)
     # calls

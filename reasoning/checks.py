@@ -20,7 +20,7 @@ import pyoxigraph as ox
 import tree_sitter_elixir
 from tree_sitter import Language, Parser
 
-from ontologies import EC, ID, QUALITY, SECURITY, findings_graph_iri
+from ontologies import EC, ID, QUALITY, SECURITY, findings_graph_iri, rule_iri
 
 _LANGUAGE = Language(tree_sitter_elixir.language())
 
@@ -45,12 +45,6 @@ class Rule:
     @property
     def is_security(self) -> bool:
         return self.vulnerability is not None
-
-
-def rule_iri(rule_id: str) -> ox.NamedNode:
-    """Rules are individuals of the data namespace (like sink functions), so the closed
-    ontology vocabularies stay the classes and properties."""
-    return ox.NamedNode(f"{ID}rule/{rule_id}")
 
 
 RULES: dict[str, Rule] = {r.id: r for r in [

@@ -34,6 +34,10 @@ def register(sub) -> None:
 
     add_stdlib_command(kgsub)
 
+    from elixir_coder.commands.reason import add_reason_command
+
+    add_reason_command(kgsub)
+
 
 def _progress_bar(enabled: bool):
     """A rich progress bar on stderr (only on a terminal, so logs and pipes stay clean)."""

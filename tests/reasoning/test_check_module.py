@@ -32,6 +32,13 @@ STUB = '''defmodule GenServer do
   @callback handle_cast(term, term) :: term
   @optional_callbacks handle_call: 3, handle_cast: 2
 end
+
+defmodule Exception do
+  @callback exception(term) :: term
+  @callback message(term) :: String.t()
+  @callback blame(term, term) :: term
+  @optional_callbacks blame: 2
+end
 '''
 
 
@@ -180,3 +187,33 @@ def test_cache_sees_a_rebuilt_store_after_clear(kg, tmp_path):
     build(kg, tmp_path, graph="more@0.1.0")
     behaviour.clear_cache(kg)
     assert check_module(kg, src) == []
+
+
+def test_impl_before_a_head_with_defaults(kg):
+    # only the full arity carries the @impl (Elixir records it so); get/1 is the callback
+    src = """defmodule My.Defaults do
+  @behaviour Beh.Store
+  @impl true
+  def get(k, opts \\\\ []), do: {k, opts}
+  @impl Beh.Store
+  def put(k, v, extra \\\\ nil), do: {k, v, extra}
+end
+"""
+    assert check_module(kg, src) == []
+    bad = src.replace("def get(k, opts", "def get(k, j, opts")
+    assert [(d.kind, d.line) for d in check_module(kg, bad)] == [
+        ("missing-callback", 1), ("impl-not-callback", 3), ("callback-arity", 4), ("callback-arity", 4)]
+
+
+def test_defexception_declares_exception_as_behaviour(kg):
+    src = """defmodule My.Error do
+  defexception [:message]
+  @impl true
+  def message(e), do: e.message
+  @impl true
+  def nope(x), do: x
+end
+"""
+    diags = check_module(kg, src)
+    assert [(d.kind, d.line) for d in diags] == [("impl-not-callback", 5)]
+    assert "no callback of Exception" in diags[0].message

@@ -51,6 +51,14 @@ defmodule Beh.Server do
   def handle_call(_, _, s), do: {:reply, :ok, s}
 end
 
+defmodule Beh.Defaults do
+  @behaviour Beh.Store
+  @impl true
+  def get(k, opts \\\\ []), do: {k, opts}
+  @impl true
+  def put(k, v), do: {k, v}
+end
+
 defmodule Beh.Unknown do
   @behaviour Some.Unknown
   @impl true
@@ -123,6 +131,9 @@ def test_implements_callback(beh_kg):
         (function_iri("Beh.Mem", "get", 1).value, cb("Beh.Store", "get", 1)),
         (function_iri("Beh.Full", "get", 1).value, cb("Beh.Store", "get", 1)),
         (function_iri("Beh.Full", "put", 2).value, cb("Beh.Store", "put", 2)),
+        # `def get(k, opts \\ [])` defines get/1 too: the @impl on get/2 is right, no finding
+        (function_iri("Beh.Defaults", "get", 1).value, cb("Beh.Store", "get", 1)),
+        (function_iri("Beh.Defaults", "put", 2).value, cb("Beh.Store", "put", 2)),
         # written, and the generated defaults of `use GenServer` (handle_cast/2); the stopgap
         # init/1 implements nothing
         (function_iri("Beh.Server", "handle_call", 3).value, cb("GenServer", "handle_call", 3)),
