@@ -20,7 +20,7 @@ import pyoxigraph as ox
 import tree_sitter_elixir
 from tree_sitter import Language, Parser
 
-from ontologies import EC, ID, QUALITY, SECURITY, findings_graph_iri, rule_iri
+from ontologies import EC, QUALITY, SECURITY, findings_graph_iri, rule_iri
 
 _LANGUAGE = Language(tree_sitter_elixir.language())
 

@@ -53,15 +53,14 @@ def _progress_bar(enabled: bool):
 
 def cmd_build(args) -> int:
     from kg.build import build
-    from sparql.store import KnowledgeGraph, StoreError
+    from elixir_coder.commands import open_store
+    from sparql.store import StoreError
 
     if args.graph and len(args.src) > 1:
         print("error: --graph names one graph: give one SRC with it", file=sys.stderr)
         return 2
-    try:
-        kg = KnowledgeGraph.open(args.store)
-    except StoreError as e:
-        print(f"error: {e}", file=sys.stderr)
+    kg = open_store(args.store)
+    if kg is None:
         return 2
     summaries = []
     bar = _progress_bar(sys.stderr.isatty())
@@ -151,12 +150,10 @@ def resolve_graph(kg, name: str):
 
 
 def cmd_export(args) -> int:
-    from sparql.store import KnowledgeGraph, StoreError
+    from elixir_coder.commands import open_store
 
-    try:
-        kg = KnowledgeGraph.open(args.store, read_only=True)
-    except StoreError as e:
-        print(f"error: {e}", file=sys.stderr)
+    kg = open_store(args.store, read_only=True)
+    if kg is None:
         return 2
     with kg:
         try:

@@ -36,7 +36,7 @@ def _list(out) -> int:
 def cmd_query(args) -> int:
     from sparql import results
     from sparql.named import QueryError, get, parse_param_args
-    from sparql.store import KnowledgeGraph, StoreError
+    from elixir_coder.commands import open_store
 
     if args.list:
         return _list(sys.stdout)
@@ -67,10 +67,8 @@ def cmd_query(args) -> int:
     except QueryError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    try:
-        kg = KnowledgeGraph.open(args.store, read_only=True)
-    except StoreError as e:
-        print(f"error: {e}", file=sys.stderr)
+    kg = open_store(args.store, read_only=True)
+    if kg is None:
         return 2
     with kg:
         graphs = None

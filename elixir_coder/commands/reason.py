@@ -26,20 +26,12 @@ def add_reason_command(kg_subparsers) -> None:
 
 
 def cmd_reason(args) -> int:
-    from pathlib import Path
-
     from elixir_coder.commands.kg import resolve_graph
     from reasoning import rules
-    from sparql.store import KnowledgeGraph, StoreError
+    from elixir_coder.commands import open_store
 
-    if not (Path(args.store) / "CURRENT").exists():
-        print(f"error: {args.store}: no knowledge graph store here (build one with `elixir-coder kg build`)",
-              file=sys.stderr)
-        return 2
-    try:
-        kg = KnowledgeGraph.open(args.store)
-    except StoreError as e:
-        print(f"error: {e}", file=sys.stderr)
+    kg = open_store(args.store, must_exist=True)
+    if kg is None:
         return 2
     with kg:
         try:

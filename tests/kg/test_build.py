@@ -13,12 +13,11 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from kg import sources
 from kg.build import build
 from ontologies import graph_iri
-from sparql.store import KnowledgeGraph, StoreLocked
+from sparql.store import KnowledgeGraph
 
 REPO = Path(__file__).resolve().parents[2]
 SHOP = REPO / "tests" / "fixtures" / "projects" / "shop"

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from pyoxigraph import RdfFormat, Store
 
 from kg.extract import FileContext, extract_source
-from ontologies import EC, file_iri, function_iri, module_iri, sparql_prefixes
+from ontologies import file_iri, function_iri, module_iri, sparql_prefixes
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "elixir"
 

@@ -16,7 +16,7 @@ import owlready2
 import owlrl
 import pyshacl
 import pytest
-from rdflib import BNode, Graph, Literal, Namespace, URIRef
+from rdflib import Graph, Literal, Namespace, URIRef
 from rdflib.namespace import OWL, RDF, RDFS, SKOS, XSD
 
 import ontologies as o

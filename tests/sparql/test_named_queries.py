@@ -3,7 +3,6 @@ agrees: `elixirc` warns about exactly the unused private functions and the missi
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
