@@ -46,10 +46,11 @@ nesting cannot overflow); names are compared as bytes and decoded only when writ
 
 from __future__ import annotations
 
-from kg.facts import integer, string
+from kg.facts import RDF_TYPE, integer, string
+from kg.syntax import call_parts
 from ontologies import EC
 
-_A = "<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>"
+_A = RDF_TYPE
 _VAR_TYPES = f"{_A} {EC.Variable} ."
 _CODE_TYPE = f"{_A} {EC.CodeElement} ."
 P_NAME, P_SPAN, P_INCLAUSE = str(EC.variableName), str(EC.hasSpan), str(EC.inClause)
@@ -536,15 +537,7 @@ class _Walker:
     def call(self, node, stack, env, piped=None) -> None:
         """A call node; ``piped`` is the left side of ``piped |> node`` (never with a special
         form: the pipe walks those as before)."""
-        kids = node.named_children
-        target = kids[0]
-        args = do = None
-        for k in kids[1:]:
-            kt = k.type
-            if kt == "arguments":
-                args = k
-            elif kt == "do_block":
-                do = k
+        target, args, do = call_parts(node)
         al = [a for a in args.named_children if a.type != "comment"] if args is not None else []
         tt = target.type
         name = self.src[target.start_byte:target.end_byte] if tt == "identifier" else None

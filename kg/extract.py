@@ -31,7 +31,8 @@ import tree_sitter_elixir
 from tree_sitter import Language, Parser
 
 from kg import dataflow
-from kg.facts import FileFacts, Problem, boolean, integer, string
+from kg.facts import RDF_TYPE, FileFacts, Problem, boolean, integer, string
+from kg.syntax import call_parts
 from ontologies import (
     EC,
     OTP,
@@ -67,7 +68,7 @@ def _parser() -> Parser:
 
 
 # ---- pre-rendered terms: str(NamedNode) is "<iri>", computed once --------------------------
-_A = "<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>"
+_A = RDF_TYPE
 
 
 def _t(node) -> str:
@@ -213,8 +214,11 @@ USE_BEHAVIOURS: dict[str, str] = {
 #: Injected only as a stopgap the compiler warns about ("function init/1 required by behaviour
 #: GenServer is not implemented ... We will inject a default implementation for now"): they get
 #: their own generator so that the missing-callbacks query still reports the callback.
+#: Consumers (missing-callbacks.rq, reasoning.rules, reasoning.behaviour) recognise such a
+#: function by its generator ending with STOPGAP_SUFFIX: it implements no callback.
+STOPGAP_SUFFIX = "__before_compile__"
 WARNED_FALLBACKS: dict[tuple[str, str, int], str] = {
-    ("use GenServer", "init", 1): "GenServer.__before_compile__",
+    ("use GenServer", "init", 1): "GenServer." + STOPGAP_SUFFIX,
 }
 USE_GENERATED: dict[str, tuple[tuple[str, int], ...]] = {
     "GenServer": (("child_spec", 1), ("init", 1), ("handle_call", 3), ("handle_info", 2),
@@ -527,15 +531,7 @@ class _Extractor:
     def call(self, node, ctx: _Ctx, stack: list, extra: int) -> _Ctx:
         """A ``call`` node: a definition, directive, test macro or a call site. Returns the
         context the walk continues with (a scope pushes its own and a restore marker)."""
-        kids = node.named_children
-        target = kids[0]
-        args = do = None
-        for k in kids[1:]:
-            kt = k.type
-            if kt == "arguments":
-                args = k
-            elif kt == "do_block":
-                do = k
+        target, args, do = call_parts(node)
         tt = target.type
         if tt == "identifier":
             name = self.text(target)

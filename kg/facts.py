@@ -30,7 +30,8 @@ def iri(node: NamedNode | str) -> str:
 def string(text: str) -> str:
     """An ``xsd:string`` literal in N-Triples syntax. Lone surrogates (from undecodable bytes)
     are replaced so that the line is valid UTF-8."""
-    text = text.encode("utf-8", "replace").decode("utf-8") if _has_surrogate(text) else text
+    if not text.isascii() and _has_surrogate(text):  # isascii: the common case, no encode
+        text = text.encode("utf-8", "replace").decode("utf-8")
     # str.replace beats str.translate several times over on long texts (docs, subject lists).
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r") + '"'
 

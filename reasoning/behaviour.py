@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import tree_sitter_elixir
 from tree_sitter import Language, Parser
 
-from kg.extract import FileContext, extract_source
+from kg.extract import STOPGAP_SUFFIX, FileContext, extract_source
 from ontologies import EC, OTP, module_iri
 
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
@@ -243,7 +243,7 @@ def check_module(kg, source: str | bytes) -> list[Diagnostic]:
         bnames = {b: _unseg(n) for b, n in bnames.items()}
         known = {b: behaviour_callbacks(kg, n) for b, n in bnames.items()}
         all_cb = {k for cbs in known.values() if cbs for k in cbs}
-        real = {k for k, f in mine.items() if not (facts.one(f, EC.generator) or "").endswith("__before_compile__")}
+        real = {k for k, f in mine.items() if not (facts.one(f, EC.generator) or "").endswith(STOPGAP_SUFFIX)}
         for b, cbs in known.items():
             if not cbs:
                 continue

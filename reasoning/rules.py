@@ -31,7 +31,9 @@ import pyoxigraph as ox
 from rdflib import OWL, RDF, RDFS, BNode, Graph, URIRef
 from rdflib.collection import Collection
 
-from ontologies import EC, FILES, GRAPH, ID, META_GRAPH, OTP, QUALITY, inferred_graph_iri, rule_iri
+from kg.extract import STOPGAP_SUFFIX
+from kg.facts import RDF_TYPE
+from ontologies import BASE, EC, FILES, GRAPH, ID, META_GRAPH, OTP, QUALITY, inferred_graph_iri, rule_iri
 
 INFERRED = inferred_graph_iri(GRAPH).value  # the prefix every inferred graph starts with
 
@@ -86,7 +88,7 @@ def schema() -> Schema:
     g = Graph()
     for path in FILES.values():
         g.parse(path, format="turtle")
-    ours = lambda t: isinstance(t, URIRef) and str(t).startswith("https://w3id.org/elixir-coder/ontology/")  # noqa: E731
+    ours = lambda t: isinstance(t, URIRef) and str(t).startswith(BASE + "ontology/")  # noqa: E731
     sub_c: dict[str, set[str]] = {}
     for c, d in g.subject_objects(RDFS.subClassOf):
         if ours(c) and ours(d):
@@ -150,7 +152,7 @@ def update_text(source: ox.NamedNode) -> str:
     """The one UPDATE request that recomputes the inferred graph of ``source``."""
     s = schema()
     src, inf = f"<{source.value}>", f"<{inferred_graph(source).value}>"
-    rt = "<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>"
+    rt = RDF_TYPE
     ops = [f"DROP SILENT GRAPH {inf}"]
     # VALUES stand inside the GRAPH group: a FILTER or MINUS there sees only that group's
     # bindings (SPARQL's bottom-up evaluation).
@@ -204,7 +206,7 @@ def update_text(source: ox.NamedNode) -> str:
           GRAPH {src} {{ ?m <{OTP.implementsBehaviour.value}> ?b .
                         ?f <{EC.inModule.value}> ?m ; <{EC.name.value}> ?n ; <{EC.arity.value}> ?a ; <{EC.kind.value}> ?k .
                         OPTIONAL {{ ?f <{EC.generator.value}> ?gen }} }}
-          FILTER(!BOUND(?gen) || !STRENDS(?gen, "__before_compile__"))
+          FILTER(!BOUND(?gen) || !STRENDS(?gen, "{STOPGAP_SUFFIX}"))
           {callbacks} }}""")
     fin, rule, sev, about, msg = (QUALITY.Finding.value, QUALITY.rule.value, QUALITY.severity.value,
                                   QUALITY.about.value, QUALITY.findingMessage.value)
@@ -218,7 +220,7 @@ def update_text(source: ox.NamedNode) -> str:
           FILTER NOT EXISTS {{ GRAPH ?og {{ ?cb <{OTP.optional.value}> true }} }}
           OPTIONAL {{ GRAPH {src} {{ ?f <{EC.inModule.value}> ?m ; <{name}> ?n ; <{EC.arity.value}> ?a ; <{EC.kind.value}> ?k .
                                    OPTIONAL {{ ?f <{EC.generator.value}> ?gen }} }}
-                     FILTER(!BOUND(?gen) || !STRENDS(?gen, "__before_compile__")) }}
+                     FILTER(!BOUND(?gen) || !STRENDS(?gen, "{STOPGAP_SUFFIX}")) }}
           FILTER(!BOUND(?f))
           OPTIONAL {{ GRAPH ?bg {{ ?b <{name}> ?bn0 }} }}
           BIND(COALESCE(?bn0, STRAFTER(STR(?b), "{ID}module/")) AS ?bn)

@@ -15,12 +15,12 @@ from pathlib import Path
 import pyoxigraph as ox
 
 from kg.build import FileRecord
-from kg.facts import string
-from ontologies import EC, META, META_GRAPH, PREFIXES
+from kg.facts import RDF_TYPE, boolean, string
+from ontologies import EC, META, META_GRAPH, PREFIXES, TEST
 from sparql.named import place_values
 
 _XSD_INT = "<http://www.w3.org/2001/XMLSchema#integer>"
-_TRUE = '"true"^^<http://www.w3.org/2001/XMLSchema#boolean>'
+_TRUE = boolean(True)
 
 EXPORT_FORMATS = {
     "nq": ox.RdfFormat.N_QUADS,
@@ -131,22 +131,22 @@ class KnowledgeGraph:
         ox.serialize(statements(), output, rdf_format, prefixes=prefixes)
         return count
 
-    def counts(self, graph: ox.NamedNode, triples: bool = True) -> dict[str, int]:
+    def counts(self, graph: ox.NamedNode) -> dict[str, int]:
         """Modules, functions, call sites, tests and triples in one graph."""
-        q = f"""SELECT
-          (SUM(IF(?t = ec:Module, 1, 0)) AS ?modules)
-          (SUM(IF(?t = ec:Function, 1, 0)) AS ?functions)
-          (SUM(IF(?t = ec:CallSite, 1, 0)) AS ?call_sites)
-          (SUM(IF(?t = test:TestCase, 1, 0)) AS ?tests)
-        WHERE {{ VALUES ?t {{ ec:Module ec:Function ec:CallSite test:TestCase }}
-                GRAPH {graph} {{ ?s a ?t }} }}"""
-        row = next(iter(self._store.query(q, prefixes=PREFIXES)))
-        out = {k: int(row[k].value) if row[k] is not None else 0 for k in ("modules", "functions", "call_sites", "tests")}
-        if not triples:
-            return out
+        out = self._type_counts(graph, ("modules", "functions", "call_sites", "tests"))
         out["triples"] = int(next(iter(self._store.query(
             f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH {graph} {{ ?s ?p ?o }} }}")))["n"].value)
         return out
+
+    _COUNTED = {"modules": EC.Module, "functions": EC.Function, "call_sites": EC.CallSite, "tests": TEST.TestCase}
+
+    def _type_counts(self, graph: ox.NamedNode, keys: tuple[str, ...]) -> dict[str, int]:
+        """Distinct individuals of the counted classes in one graph (one scan per class)."""
+        sums = " ".join(f"(SUM(IF(?t = {self._COUNTED[k]}, 1, 0)) AS ?{k})" for k in keys)
+        values = " ".join(str(self._COUNTED[k]) for k in keys)
+        row = next(iter(self._store.query(
+            f"SELECT {sums} WHERE {{ VALUES ?t {{ {values} }} GRAPH {graph} {{ ?s a ?t }} }}")))
+        return {k: int(row[k].value) if row[k] is not None else 0 for k in keys}
 
     def summary_counts(self, graph: ox.NamedNode) -> dict[str, int]:
         """Like :meth:`counts` but cheap enough for every incremental build: call sites and
@@ -164,12 +164,8 @@ class KnowledgeGraph:
         # Call sites belong to one file, so their sum is exact; modules, functions and tests
         # can be stated by several files (defimpl for a list, a module split over files) and
         # are counted distinct (a small type scan).
-        out = {k: int(row[k].value) if row[k] is not None else 0 for k in ("call_sites",)}
-        q = f"""SELECT (SUM(IF(?t = ec:Module, 1, 0)) AS ?modules) (SUM(IF(?t = ec:Function, 1, 0)) AS ?functions)
-                       (SUM(IF(?t = test:TestCase, 1, 0)) AS ?tests)
-                WHERE {{ VALUES ?t {{ ec:Module ec:Function test:TestCase }} GRAPH {graph} {{ ?s a ?t }} }}"""
-        row = next(iter(self._store.query(q, prefixes=PREFIXES)))
-        out.update({k: int(row[k].value) if row[k] is not None else 0 for k in ("modules", "functions", "tests")})
+        out = {"call_sites": int(row["call_sites"].value) if row["call_sites"] is not None else 0}
+        out.update(self._type_counts(graph, ("modules", "functions", "tests")))
         derived = next(iter(self._store.query(
             f"""SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH {graph} {{
                   {{ ?c ec:resolvesTo ?f }} UNION {{ ?t test:exercises ?f }} UNION {{ ?p a ec:Project ; ?pp ?po }} }} }}""",
@@ -245,18 +241,16 @@ class KnowledgeGraph:
 
     # ---- writing --------------------------------------------------------------------------
     def apply_files(self, graph: ox.NamedNode, deletes: Iterable[tuple[str, list[str]]] = (),
-                    inserts: Iterable[tuple[FileRecord, str]] = (), invalidate: Iterable[str] = (),
-                    extra_ntriples: str = "") -> None:
+                    inserts: Iterable[tuple[FileRecord, str]] = (), extra_ntriples: str = "") -> None:
         """Replace some files' facts in ONE transaction: drop the triples of each deleted
-        file's subjects and its record, add each inserted file's N-Triples and record, make
-        the records of ``invalidate`` look changed (so a later build re-reads them), and flag
+        file's subjects and its record, add each inserted file's N-Triples and record, and flag
         the graph for resolution. A build killed at any moment leaves each file all old or
         all new."""
-        deletes, inserts, invalidate = list(deletes), list(inserts), list(invalidate)
+        deletes, inserts = list(deletes), list(inserts)
         g = str(graph)
         flag = f"{g} {META.needsResolution} {_TRUE} ."
-        if not deletes and not invalidate:
-            # Additive change: the N-Quads loader is several times faster than the SPARQL parser.
+        if not deletes:
+            # Additive change: the TriG loader is several times faster than the SPARQL parser.
             data = _trig(g, [nt for _, nt in inserts] + [extra_ntriples],
                          [_record_ntriples(r, g) for r, _ in inserts] + [flag + "\n"])
             self._store.load(data, ox.RdfFormat.TRIG)
@@ -268,8 +262,6 @@ class KnowledgeGraph:
             parts.append(f"DELETE {{ GRAPH {g} {{ ?s ?p ?o }} }} WHERE {{ VALUES ?s {{ {values} }} GRAPH {g} {{ ?s ?p ?o }} }}")
         for f, _ in deletes:
             parts.append(f"DELETE WHERE {{ GRAPH {META_GRAPH} {{ <{f}> ?p ?o }} }}")
-        for f in invalidate:
-            parts.append(f"DELETE WHERE {{ GRAPH {META_GRAPH} {{ <{f}> {META.contentHash} ?h }} }}")
         body = [nt for _, nt in inserts] + [extra_ntriples]
         meta = [_record_ntriples(r, g) for r, _ in inserts] + [flag + "\n"]
         parts.append(f"INSERT DATA {{ GRAPH {g} {{\n{''.join(body)}}}\nGRAPH {META_GRAPH} {{\n{''.join(meta)}}} }}")
@@ -310,22 +302,17 @@ class KnowledgeGraph:
         (a fresh graph in a bulk build): no link can have gone stale, so the new links are
         computed with SELECTs and written with the bulk loader (a transactional SPARQL
         INSERT of ~50k links took 4.8 s on the Elixir source; this takes a fraction)."""
-        by_graph: dict[str, list[str]] = {}
-        rows = self._store.query(
-            "SELECT DISTINCT ?g ?c ?f WHERE { GRAPH ?g { ?c ec:candidateTarget ?f } GRAPH ?h { ?f a ec:Function } }",
-            prefixes=PREFIXES)
-        for row in rows:
-            by_graph.setdefault(str(row["g"]), []).append(f"{row['c']} {EC.resolvesTo} {row['f']} .\n")
-        self._bulk_graphs(by_graph)
-        by_graph = {}
-        rows = self._store.query(
-            "SELECT DISTINCT ?g ?t ?f WHERE { GRAPH ?g { ?c test:inTest ?t ; ec:resolvesTo ?f . ?f a ec:Function } }",
-            prefixes=PREFIXES)
-        for row in rows:
-            by_graph.setdefault(str(row["g"]), []).append(f"{row['t']} <{PREFIXES['test']}exercises> {row['f']} .\n")
-        self._bulk_graphs(by_graph)
+        # exercises reads the resolvesTo links, so the second pass runs after the first is loaded
+        self._bulk_links(EC.resolvesTo, "SELECT DISTINCT ?g ?s ?o WHERE { GRAPH ?g { ?s ec:candidateTarget ?o } "
+                                        "GRAPH ?h { ?o a ec:Function } }")
+        self._bulk_links(TEST.exercises, "SELECT DISTINCT ?g ?s ?o WHERE { GRAPH ?g { ?c test:inTest ?s ; "
+                                         "ec:resolvesTo ?o . ?o a ec:Function } }")
 
-    def _bulk_graphs(self, by_graph: dict[str, list[str]]) -> None:
+    def _bulk_links(self, predicate: ox.NamedNode, select: str) -> None:
+        """Bulk-load ``?s predicate ?o`` into graph ``?g`` for every row of ``select``."""
+        by_graph: dict[str, list[str]] = {}
+        for row in self._store.query(select, prefixes=PREFIXES):
+            by_graph.setdefault(str(row["g"]), []).append(f"{row['s']} {predicate} {row['o']} .\n")
         data = "".join(f"{g} {{\n{''.join(lines)}}}\n" for g, lines in by_graph.items())
         if data:
             self._store.bulk_load(data.encode("utf-8"), ox.RdfFormat.TRIG, lenient=True)
@@ -416,7 +403,7 @@ def _trig(graph: str, facts: list[str], records: list[str]) -> bytes:
 def _record_ntriples(r: FileRecord, graph: str) -> str:
     f = f"<{r.file}>"
     lines = [
-        f"{f} <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> {META.SourceRecord} .",
+        f"{f} {RDF_TYPE} {META.SourceRecord} .",
         f"{f} {META.graph} {graph} .",
         f"{f} {META.path} {string(r.path)} .",
         f"{f} {META.mtime} \"{r.mtime_ns}\"^^{_XSD_INT} .",

@@ -39,7 +39,8 @@ def _split(values) -> list[str]:
 def cmd_stdlib(args) -> int:
     from kg.sidecar import Sidecar, SidecarError
     from kg.stdlib import DEFAULT_APPS, AppNotInstalled, app_facts
-    from sparql.store import KnowledgeGraph, StoreError
+    from elixir_coder.commands import open_store
+    from sparql.store import StoreError
 
     apps = _split(args.apps) or list(DEFAULT_APPS)
     modules = _split(args.modules) or None
@@ -52,10 +53,8 @@ def cmd_stdlib(args) -> int:
         from rich.console import Console
 
         console = Console(stderr=True)
-    try:
-        kg = KnowledgeGraph.open(args.store)
-    except StoreError as e:
-        print(f"error: {e}", file=sys.stderr)
+    kg = open_store(args.store)
+    if kg is None:
         return 2
     done, failed = [], []
     try:
