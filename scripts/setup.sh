@@ -18,7 +18,10 @@ if ! grep -rqs '^\(Types:.*deb-src\|deb-src \)' /etc/apt/sources.list /etc/apt/s
   NEED_UPDATE=1
 fi
 
-PKGS="elixir dpkg-dev"
+# virtuoso-opensource: the remote SPARQL endpoint the tests run against (its dba password is
+# preseeded so the install never prompts; our fixtures start private loopback-only instances
+# and never use the packaged service). bubblewrap: the sandbox for generated code.
+PKGS="elixir dpkg-dev virtuoso-opensource bubblewrap"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 # Java runs the OWL reasoners (HermiT); any Java >= 11 already on the machine will do.
@@ -27,6 +30,11 @@ if [ -n "$missing" ] || [ "${NEED_UPDATE:-0}" = 1 ]; then
   $SUDO apt-get update -qq
 fi
 if [ -n "$missing" ]; then
+  case "$missing" in *virtuoso*)
+    for q in virtuoso-opensource-7/dba-password virtuoso-opensource-7/dba-password-again; do
+      echo "virtuoso-opensource-7 $q password dba" | $SUDO debconf-set-selections
+    done;;
+  esac
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 fi
 
