@@ -1,7 +1,8 @@
 """The one KnowledgeGraph API over an RDF store.
 
 Owns how the code KG is stored, queried, exported and changed: the embedded pyoxigraph store on
-disk today (a remote SPARQL 1.1 endpoint later, behind the same public methods), the meta graph
+disk, or a remote SPARQL 1.1 endpoint behind the same public methods (sparql/remote.py supplies
+a Store-like object over HTTP; ``KnowledgeGraph.open(url)`` dispatches to it), the meta graph
 of per-file build records, per-file transactional writes, and the resolution pass that derives
 ``ec:resolvesTo`` and ``test:exercises`` inside the store. The build (kg/build.py) drives it
 through the methods :class:`kg.build.StoreAPI` names; it never touches pyoxigraph itself.
@@ -30,6 +31,11 @@ EXPORT_FORMATS = {
 }
 
 
+def is_endpoint(location) -> bool:
+    """True for an http(s) URL (a remote SPARQL endpoint), False for a store directory."""
+    return isinstance(location, str) and location.lower().startswith(("http://", "https://"))
+
+
 class StoreError(RuntimeError):
     """A store problem a user can act on (message says what to do)."""
 
@@ -48,9 +54,23 @@ class KnowledgeGraph:
 
     # ---- life cycle -----------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | Path, read_only: bool = False) -> "KnowledgeGraph":
+    def open(cls, path: str | Path, read_only: bool = False, *, auth: tuple[str, str] | None = None,
+             update_url: str | None = None, timeout: float | None = 300.0, **options) -> "KnowledgeGraph":
         """Open (creating it if needed) the store at ``path``. Only one process may write a
-        store; ``read_only`` opens a snapshot that works beside a writer."""
+        store; ``read_only`` opens a snapshot that works beside a writer.
+
+        ``path`` may be the URL of a SPARQL 1.1 endpoint (``http://…``): the same API then runs
+        on it (sparql/remote.py), with ``auth=(user, password)`` (digest by default;
+        ``auth_scheme="basic"``), ``update_url`` (Virtuoso: ``…/sparql-auth``), ``timeout`` in
+        seconds, and the options of :class:`sparql.remote.RemoteStore` (``store_url`` for Graph
+        Store Protocol writes, ``batch_triples``, ``retries``)."""
+        if is_endpoint(path):
+            from sparql.remote import connect
+
+            return connect(str(path), update_url=update_url, auth=auth, timeout=timeout,
+                           read_only=read_only, **options)
+        if auth is not None or update_url is not None or options:
+            raise StoreError(f"{path}: auth, update_url and endpoint options apply to a SPARQL endpoint URL only")
         path = Path(path)
         if read_only:
             if not (path / "CURRENT").exists():
@@ -110,6 +130,16 @@ class KnowledgeGraph:
     def update(self, sparql: str) -> None:
         """One SPARQL UPDATE request = one transaction."""
         self._store.update(sparql, prefixes=PREFIXES)
+
+    def replace_graph(self, graph: str | ox.NamedNode, ntriples: str) -> None:
+        """Replace one graph's triples with ``ntriples``: one update request, one transaction
+        (a remote endpoint: DROP, then the batched writes of sparql/remote.py)."""
+        g = graph if isinstance(graph, ox.NamedNode) else ox.NamedNode(graph)
+        if isinstance(self._store, ox.Store):
+            self._store.update(f"DROP SILENT GRAPH {g} ;\nINSERT DATA {{ GRAPH {g} {{\n{ntriples}}} }}")
+            return
+        self._store.update(f"DROP SILENT GRAPH {g}")
+        self._store.load(f"{g} {{\n{ntriples}\n}}\n".encode("utf-8"), ox.RdfFormat.TRIG)
 
     def export(self, output, fmt: str = "nq", graph: ox.NamedNode | None = None) -> int:
         """Write the fact graphs (or one) to ``output`` (a binary file or path). Returns the

@@ -20,8 +20,10 @@ def register(sub) -> None:
                                    "--fail-on, 1 findings, 2 usage error or unreadable input.")
     c.add_argument("paths", nargs="*", metavar="PATH", help="project directory or file to check")
     c.add_argument("--format", choices=("text", "json", "sarif"), default="text")
-    c.add_argument("--store", metavar="DIR",
-                   help="build into (or reuse) this store and keep the findings there (default: a temporary store)")
+    from elixir_coder.commands import add_store_options
+
+    add_store_options(c, required=False,
+                      store_help="build into (or reuse) this store and keep the findings there (default: a temporary store)")
     c.add_argument("--fail-on", choices=("low", "medium", "high", "never"), default="low",
                    help="lowest severity that makes the exit status 1 (default: any finding)")
     c.add_argument("--rule", action="append", default=[], metavar="ID",
@@ -48,7 +50,7 @@ def cmd_check(args) -> int:
     if missing:
         print(f"error: {', '.join(missing)}: no such file or directory", file=sys.stderr)
         return 2
-    if args.store:
+    if args.store or args.endpoint:
         findings, errors, code = _run(args, args.store)
     else:
         with tempfile.TemporaryDirectory(prefix="elixir-coder-check-") as tmp:
@@ -83,10 +85,13 @@ def _run(args, store_dir):
     """Build the KG of every PATH, run the checks and store the findings per source graph.
     Returns (findings, unreadable-file errors, usage error code or 0)."""
     from reasoning.checks import check_paths
+    from elixir_coder.commands import endpoint_options
     from sparql.store import KnowledgeGraph, StoreError
 
     try:
-        with KnowledgeGraph.open(store_dir) as kg:
+        options = endpoint_options(args)
+        location = args.endpoint if options is not None else store_dir
+        with KnowledgeGraph.open(location, **(options or {})) as kg:
             findings, errors = check_paths(kg, args.paths)
     except (FileNotFoundError, ValueError, StoreError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -7,6 +7,8 @@ import sys
 
 
 def register(sub) -> None:
+    from elixir_coder.commands import add_store_options
+
     kg = sub.add_parser("kg", help="build, update and export the code knowledge graph")
     kgsub = kg.add_subparsers(dest="kg_command", metavar="KG_COMMAND", required=True)
 
@@ -14,7 +16,7 @@ def register(sub) -> None:
                          description="Build or update one named graph per SRC (project@version from "
                                      "mix.exs). Only changed files are re-read; deleted files' facts are dropped.")
     b.add_argument("src", nargs="+", metavar="SRC", help="project directory (or one file)")
-    b.add_argument("--store", required=True, metavar="DIR", help="store directory (created if missing)")
+    add_store_options(b, store_help="store directory (created if missing)")
     b.add_argument("--graph", metavar="NAME", help="graph name NAME or NAME@VERSION (one SRC only)")
     b.add_argument("--json", action="store_true", help="print the summary as JSON (a list for several SRC)")
     b.add_argument("--strict", action="store_true", help="exit 1 when a file was skipped or had parse errors")
@@ -24,7 +26,7 @@ def register(sub) -> None:
     b.set_defaults(func=cmd_build)
 
     e = kgsub.add_parser("export", help="write the KG as N-Quads, N-Triples, Turtle or TriG")
-    e.add_argument("--store", required=True, metavar="DIR")
+    add_store_options(e)
     e.add_argument("--format", choices=("nq", "nt", "ttl", "trig"), default="nq")
     e.add_argument("--graph", metavar="NAME", help="only this graph (NAME@VERSION, or a full graph IRI)")
     e.add_argument("--output", metavar="FILE", help="write here instead of stdout")
@@ -53,13 +55,13 @@ def _progress_bar(enabled: bool):
 
 def cmd_build(args) -> int:
     from kg.build import build
-    from elixir_coder.commands import open_store
+    from elixir_coder.commands import open_kg
     from sparql.store import StoreError
 
     if args.graph and len(args.src) > 1:
         print("error: --graph names one graph: give one SRC with it", file=sys.stderr)
         return 2
-    kg = open_store(args.store)
+    kg = open_kg(args)
     if kg is None:
         return 2
     summaries = []
@@ -150,9 +152,9 @@ def resolve_graph(kg, name: str):
 
 
 def cmd_export(args) -> int:
-    from elixir_coder.commands import open_store
+    from elixir_coder.commands import open_kg
 
-    kg = open_store(args.store, read_only=True)
+    kg = open_kg(args, read_only=True)
     if kg is None:
         return 2
     with kg:

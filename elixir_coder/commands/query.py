@@ -11,7 +11,9 @@ def register(sub) -> None:
                        description="Run a SPARQL query over the union of the KG's graphs (the ontology "
                                    "PREFIXes ec:, otp:, test:, id: ... are predeclared).")
     q.add_argument("sparql", nargs="?", metavar="SPARQL", help="query text")
-    q.add_argument("--store", metavar="DIR", help="store directory")
+    from elixir_coder.commands import add_store_options
+
+    add_store_options(q, required=False)
     q.add_argument("--file", metavar="F", help="read the query from F")
     q.add_argument("--named", metavar="NAME", help="run a named query (see --list)")
     q.add_argument("--param", action="append", default=[], metavar="K=V", help="named query parameter (repeatable)")
@@ -36,7 +38,7 @@ def _list(out) -> int:
 def cmd_query(args) -> int:
     from sparql import results
     from sparql.named import QueryError, get, parse_param_args
-    from elixir_coder.commands import open_store
+    from elixir_coder.commands import open_kg
 
     if args.list:
         return _list(sys.stdout)
@@ -44,8 +46,8 @@ def cmd_query(args) -> int:
     if len(given) != 1:
         print("error: give exactly one of SPARQL, --file F or --named NAME (or --list)", file=sys.stderr)
         return 2
-    if not args.store:
-        print("error: --store DIR is required", file=sys.stderr)
+    if not args.store and not args.endpoint:
+        print("error: --store DIR or --endpoint URL is required", file=sys.stderr)
         return 2
     params = {}
     try:
@@ -67,7 +69,7 @@ def cmd_query(args) -> int:
     except QueryError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    kg = open_store(args.store, read_only=True)
+    kg = open_kg(args, read_only=True)
     if kg is None:
         return 2
     with kg:

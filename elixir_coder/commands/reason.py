@@ -18,7 +18,9 @@ def add_reason_command(kg_subparsers) -> None:
         description="Run the ontology's rules as SPARQL UPDATE inside the store: for each source graph "
                     "G, the graph …/graph/inferred/G is recomputed (one transaction each). Findings: "
                     "missing required callbacks, @impl on a function that is no callback.")
-    p.add_argument("--store", required=True, metavar="DIR", help="store directory (built with `kg build`)")
+    from elixir_coder.commands import add_store_options
+
+    add_store_options(p, store_help="store directory (built with `kg build`)")
     p.add_argument("--graph", nargs="+", metavar="NAME",
                    help="only these source graphs (NAME@VERSION, beam/APP@VERSION or a full IRI)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -28,9 +30,9 @@ def add_reason_command(kg_subparsers) -> None:
 def cmd_reason(args) -> int:
     from elixir_coder.commands.kg import resolve_graph
     from reasoning import rules
-    from elixir_coder.commands import open_store
+    from elixir_coder.commands import open_kg
 
-    kg = open_store(args.store, must_exist=True)
+    kg = open_kg(args, must_exist=True)
     if kg is None:
         return 2
     with kg:

@@ -20,7 +20,9 @@ def add_stdlib_command(kg_subparsers) -> None:
         "stdlib", help="add the installed Elixir/OTP apps (modules, functions, docs, specs, callbacks) to the KG",
         description="Introspect installed applications with the real BEAM and write one named graph per "
                     f"app@version (replaced if present). Default apps: {' '.join(DEFAULT_APPS)}.")
-    p.add_argument("--store", required=True, metavar="DIR", help="store directory (created if missing)")
+    from elixir_coder.commands import add_store_options
+
+    add_store_options(p, store_help="store directory (created if missing)")
     p.add_argument("--apps", nargs="+", metavar="APP",
                    help="applications to introspect (space or comma separated; any installed OTP app works)")
     p.add_argument("--modules", nargs="+", metavar="MODULE",
@@ -39,7 +41,7 @@ def _split(values) -> list[str]:
 def cmd_stdlib(args) -> int:
     from kg.sidecar import Sidecar, SidecarError
     from kg.stdlib import DEFAULT_APPS, AppNotInstalled, app_facts
-    from elixir_coder.commands import open_store
+    from elixir_coder.commands import open_kg
     from sparql.store import StoreError
 
     apps = _split(args.apps) or list(DEFAULT_APPS)
@@ -53,7 +55,7 @@ def cmd_stdlib(args) -> int:
         from rich.console import Console
 
         console = Console(stderr=True)
-    kg = open_store(args.store)
+    kg = open_kg(args)
     if kg is None:
         return 2
     done, failed = [], []
@@ -70,9 +72,9 @@ def cmd_stdlib(args) -> int:
                     failed.append((app, str(e)))
                     print(f"error: {e}", file=sys.stderr)
                     continue
-                g = f"<{facts.graph}>"
-                # One update request = one transaction: readers see the old graph or the new one.
-                kg.update(f"DROP SILENT GRAPH {g} ;\nINSERT DATA {{ GRAPH {g} {{\n{facts.ntriples()}}} }}")
+                # Embedded: one update request = one transaction (readers see the old graph or
+                # the new one); an endpoint gets it in batches (sparql/remote.py).
+                kg.replace_graph(facts.graph, facts.ntriples())
                 done.append(facts)
                 for m, why in facts.missing:
                     print(f"warning: {app}: module {m} could not be loaded ({why})", file=sys.stderr)
