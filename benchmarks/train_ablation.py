@@ -38,14 +38,13 @@ def build_kg_from_corpus(corpus: str | Path, directory: str | Path) -> Path:
     the file records are written back under ``directory/src/<project>/`` and built there with
     ``kg.build`` (tree-sitter only, no Elixir needed). Returns the store path."""
     from kg.build import build
-    from model.train import _read_jsonl, load_manifest
+    from model.corpus import SPLITS, iter_files
     from sparql.store import KnowledgeGraph
 
     directory = Path(directory)
-    manifest = load_manifest(corpus)
     projects: set[str] = set()
-    for files in manifest.get("splits", {}).values():
-        for rec in _read_jsonl(Path(corpus), files):
+    for split in SPLITS:
+        for rec in iter_files(corpus, split):
             project = (rec.get("project") or "unknown").replace("/", "_")
             dest = directory / "src" / project / rec["path"]
             if ".." in Path(rec["path"]).parts:

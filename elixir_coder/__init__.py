@@ -18,5 +18,14 @@ from sparql.store import KnowledgeGraph, StoreError
 
 __version__ = "0.1.0"
 
-__all__ = ["KnowledgeGraph", "StoreError", "build_kg", "BuildSummary", "named_query",
+
+def __getattr__(name: str):
+    # Coder pulls in torch and transformers: imported on first use, so that the KG commands
+    # (which import this package through the CLI) start fast.
+    if name == "Coder":
+        from model.coder import Coder
+        return Coder
+    raise AttributeError(f"module 'elixir_coder' has no attribute {name!r}")
+
+__all__ = ["Coder", "KnowledgeGraph", "StoreError", "build_kg", "BuildSummary", "named_query",
            "EC", "OTP", "TEST", "QUALITY", "SECURITY", "__version__"]

@@ -36,38 +36,32 @@ class TrainError(RuntimeError):
 
 
 # ---- corpus ------------------------------------------------------------------------------------------
-def _read_jsonl(root: Path, files: list[str]):
-    for rel in files:
-        path = root / rel
-        if not path.exists():
-            raise TrainError(f"{root}: manifest lists {rel} but the file is missing (rebuild the corpus)")
-        with path.open(encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        yield json.loads(line)
-                    except json.JSONDecodeError as e:
-                        raise TrainError(f"{path}:{n}: not a JSON line: {e}") from None
-
-
 def load_manifest(corpus: str | Path) -> dict:
-    corpus = Path(corpus)
-    path = corpus / "manifest.json"
-    if not path.exists():
-        raise TrainError(f"{corpus}: no manifest.json (build a corpus with `elixir-coder corpus build`)")
-    manifest = json.loads(path.read_text())
-    if manifest.get("format") != 1:
-        raise TrainError(f"{path}: corpus format {manifest.get('format')!r}, this version reads format 1")
-    return manifest
+    """The corpus manifest (model.corpus), with corpus errors as TrainError."""
+    from model.corpus import CorpusError, load_manifest as corpus_manifest
+
+    try:
+        return corpus_manifest(corpus)
+    except CorpusError as e:
+        raise TrainError(str(e)) from None
+
+
+def _records(corpus: Path, split: str, kind: str):
+    from model.corpus import CorpusError, iter_files, iter_pairs
+
+    try:
+        yield from (iter_files if kind == "files" else iter_pairs)(corpus, split)
+    except CorpusError as e:
+        raise TrainError(str(e)) from None
 
 
 def load_units(corpus: str | Path, split: str, window_chars: int = 2048) -> list[dict]:
     """Training units of a split: file windows (at line boundaries, at most ``window_chars``)
     and code-test pairs."""
     corpus = Path(corpus)
-    manifest = load_manifest(corpus)
+    load_manifest(corpus)
     units: list[dict] = []
-    for rec in _read_jsonl(corpus, manifest.get("splits", {}).get(split, [])):
+    for rec in _records(corpus, split, "files"):
         text = rec.get("text") or ""
         start = 0
         while start < len(text):
@@ -79,7 +73,7 @@ def load_units(corpus: str | Path, split: str, window_chars: int = 2048) -> list
                 units.append({"kind": "file", "text": piece, "is_test": bool(rec.get("is_test")),
                               "path": rec.get("path")})
             start = end
-    for rec in _read_jsonl(corpus, manifest.get("pairs", {}).get(split, [])):
+    for rec in _records(corpus, split, "pairs"):
         if rec.get("code") and rec.get("test"):
             units.append({"kind": "pair", "code": rec["code"], "test": rec["test"], "pair_kind": rec.get("kind")})
     return units
