@@ -67,7 +67,6 @@ def main(argv=None) -> int:
     import torch
 
     from model.collators import DEFAULT_WEIGHTS, Context, make_example
-    from model.config import ElixirCoderConfig
     from model.modeling import ElixirCoder
     from model.collators import MixtureCollator
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from model.collators import DEFAULT_WEIGHTS, OBJECTIVES, Context, Curriculum, MixtureCollator, make_example
+from model.collators import DEFAULT_WEIGHTS, OBJECTIVES, Context, Curriculum, MixtureCollator
 from model.config import ConfigError
 
 LOG_COLUMNS = ["step", "split", "objective", "loss", "perplexity", "learning_rate", "epoch", "tokens", "seconds"]

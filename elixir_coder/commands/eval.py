@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 SUMMARY = ("problems", "pass_at_1", "syntax_valid_rate", "hallucinated_call_rate", "callback_errors",
            "mean_latency_s", "p95_latency_s", "constraint_share", "sandbox")
@@ -33,7 +32,6 @@ def register(sub) -> None:
 
 
 def cmd_eval(args) -> int:
-    from model.config import ConfigError
     from model.evaluate import BenchmarkError, evaluate, load_benchmark
 
     if args.limit is not None and args.limit < 1 or args.samples < 1:
@@ -44,20 +42,9 @@ def cmd_eval(args) -> int:
     except BenchmarkError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if not Path(args.model).is_dir():
-        print(f"error: {args.model}: no such model directory", file=sys.stderr)
-        return 2
-    kg = None
-    if args.kg:
-        from elixir_coder.commands import open_store
-        kg = open_store(args.kg, read_only=True, must_exist=True)
-        if kg is None:
-            return 2
-    from model.coder import Coder
-    try:
-        coder = Coder.from_pretrained(args.model, kg=kg)
-    except (ConfigError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    from elixir_coder.commands.generate import load_coder
+    coder = load_coder(args.model, args.kg)
+    if coder is None:
         return 2
     report = evaluate(coder, problems, samples=args.samples, constrained=not args.unconstrained,
                       temperature=args.temperature, max_new_tokens=args.max_new_tokens,

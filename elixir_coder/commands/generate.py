@@ -38,25 +38,33 @@ def _read_prompt(p: str) -> str | None:
     return p
 
 
-def cmd_generate(args) -> int:
+def load_coder(model: str, kg_store: str | None):
+    """The Coder for ``--model`` with the KG at ``--kg`` (read-only), or None after printing why
+    not (callers exit 2). Shared by ``generate`` and ``eval``."""
     from model.config import ConfigError
 
-    if not Path(args.model).is_dir():
-        print(f"error: {args.model}: no such model directory", file=sys.stderr)
-        return 2
+    if not Path(model).is_dir():
+        print(f"error: {model}: no such model directory", file=sys.stderr)
+        return None
     kg = None
-    if args.kg:
+    if kg_store:
         from elixir_coder.commands import open_store
-        kg = open_store(args.kg, read_only=True, must_exist=True)
+        kg = open_store(kg_store, read_only=True, must_exist=True)
         if kg is None:
-            return 2
-    prompt = _read_prompt(args.prompt)
+            return None
     from model.coder import Coder
     try:
-        coder = Coder.from_pretrained(args.model, kg=kg)
+        return Coder.from_pretrained(model, kg=kg)
     except (ConfigError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return None
+
+
+def cmd_generate(args) -> int:
+    coder = load_coder(args.model, args.kg)
+    if coder is None:
         return 2
+    prompt = _read_prompt(args.prompt)
     g = coder.generate(prompt, constrained=not args.unconstrained, max_new_tokens=args.max_new_tokens,
                        num_samples=args.samples, temperature=args.temperature,
                        repair_rounds=args.repair_rounds, clarify=args.clarify)

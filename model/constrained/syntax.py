@@ -71,7 +71,8 @@ class ElixirPrefix:
     as soon as the text can no longer be the start of valid Elixir by the rules above."""
 
     __slots__ = ("stack", "dead", "word", "wctx", "last", "qq", "charlit", "sigil", "comment",
-                 "esc", "hash", "hopen", "hblank", "hq", "operand", "op", "colon", "op_atom", "dot")
+                 "esc", "hash", "hopen", "hblank", "hq", "operand", "op", "colon", "op_atom", "dot",
+                 "dend")
 
     def __init__(self) -> None:
         self.stack: list[tuple] = []
@@ -97,13 +98,14 @@ class ElixirPrefix:
         self.colon = 0        # 1: ":" that may start an atom; 2: ":" after a word/quoted key
         self.op_atom = False  # the operator run is an atom (":+", ":<>")
         self.dot = False      # a "." then only blanks: the next word is a name (`x. end` calls end)
+        self.dend = False     # the `end` of a do block then only blanks: no `.` may follow
 
     # ---- state ---------------------------------------------------------------------------
     def copy(self) -> "ElixirPrefix":
         n = ElixirPrefix.__new__(ElixirPrefix)
         n.stack = self.stack.copy()
         for a in ("dead", "word", "wctx", "last", "qq", "charlit", "sigil", "comment", "esc",
-                  "hash", "hopen", "hblank", "hq", "operand", "op", "colon", "op_atom", "dot"):
+                  "hash", "hopen", "hblank", "hq", "operand", "op", "colon", "op_atom", "dot", "dend"):
             setattr(n, a, getattr(self, a))
         return n
 
@@ -113,7 +115,8 @@ class ElixirPrefix:
         last = "w" if self.last in WORD else self.last
         return (tuple(self.stack), self.dead, w, self.wctx if w else "", last, self.qq,
                 self.charlit, self.sigil, self.comment, self.esc, self.hash, self.hopen,
-                self.hblank, self.hq, self.operand, self.op, self.colon, self.op_atom, self.dot)
+                self.hblank, self.hq, self.operand, self.op, self.colon, self.op_atom, self.dot,
+                self.dend)
 
     @property
     def depth(self) -> int:
@@ -179,12 +182,13 @@ class ElixirPrefix:
             self.operand = True  # a name, an atom, an attribute; `key:` is settled by the colon
             return True
         if w in KEYWORD_OPEN:
-            self.stack.append(("c", "end"))
+            # an fn's frame is marked: `fn -> f end.()` is a call, `if a do b end.x` is not
+            self.stack.append(("c", "end", "fn") if w == "fn" else ("c", "end"))
             self.operand = False
         elif w == KEYWORD_CLOSE:
-            if not self.stack or self.stack[-1] != ("c", "end"):
+            if not self.stack or self.stack[-1][:2] != ("c", "end"):
                 return False
-            self.stack.pop()
+            self.dend = len(self.stack.pop()) == 2
             self.operand = True
             if nxt == ",":
                 self.last = "E"  # read by the comma rule (`end` then `,` with nothing between)
@@ -237,6 +241,7 @@ class ElixirPrefix:
         if ch > "\x7e":  # non-ASCII (UTF-8 bytes): identifiers and atoms (olá, :μ, ç = 1)
             if ch == "\x7f" or self.qq is not None or self.sigil:
                 return False
+            self.dend = False
             if not self.word:
                 self.wctx, self.word = (self.last if self.last in ".:@&" else ""), ch
             else:
@@ -284,6 +289,8 @@ class ElixirPrefix:
                 self.op_atom = True   # `:+`, `:<>`, `:~>`
         # identifiers (and keywords)
         if ch in WORD or (ch in "?!" and self.word):
+            if not self.word:
+                self.dend = False
             if self.op:
                 if not self._finish_op():
                     return False
@@ -311,6 +318,10 @@ class ElixirPrefix:
                 return False
         if self.dot and ch not in SPACE and ch != "\n" and ch != "#":
             self.dot = False
+        if self.dend and ch not in SPACE and ch != "\n" and ch != "#":
+            self.dend = False
+            if ch == ".":
+                return False  # a do block's `end` is no receiver (the real parser refuses it)
         if ch in OPC:
             if not self.op and self.last == "(" and not self.op_atom:
                 self.op_atom = True  # `h(== / 2)`, `&(+/2)`: an operator named as a value
@@ -336,7 +347,7 @@ class ElixirPrefix:
         if ch == ",":
             if not self.operand:
                 return False
-            if self.last == "E" and (not self.stack or self.stack[-1] == ("c", "end")):
+            if self.last == "E" and (not self.stack or self.stack[-1][:2] == ("c", "end")):
                 return False  # `end,` where no call or bracket is open: a block ends its call
             self.operand = False
             self.last = ","
@@ -529,6 +540,11 @@ def token_texts(tokenizer) -> list[str | None]:
     return out
 
 
+def _needs_operand(state: ElixirPrefix) -> int:
+    from model.constrained.grammar import needs_operand
+    return 1 if needs_operand(state) else 0
+
+
 class SyntaxLogitsProcessor(LogitsProcessor):
     """Masks every token that would make ``prompt + generated`` a non-viable Elixir prefix.
 
@@ -549,7 +565,8 @@ class SyntaxLogitsProcessor(LogitsProcessor):
                  eos_token_id: int | None = None, stop_token_ids: Sequence[int] = (),
                  top_k: int | None = 64, closing_margin: int = 4, oracle=None,
                  texts: list[str | None] | None = None, cache: dict | None = None,
-                 num_return_sequences: int = 1, monitor_factory=None):
+                 num_return_sequences: int = 1, monitor_factory=None, grammar=True,
+                 grammar_checks: int = 32):
         self.tokenizer = tokenizer
         self.texts = texts if texts is not None else token_texts(tokenizer)
         self.eos = tokenizer.eos_token_id if eos_token_id is None else eos_token_id
@@ -566,7 +583,22 @@ class SyntaxLogitsProcessor(LogitsProcessor):
         self.start_len: int | None = None
         self.monitors = [monitor_factory(p) for p in self.prompts] if monitor_factory else None
         self.stats = {"steps": 0, "checks": 0, "cache_hits": 0, "parser_calls": 0, "seconds": 0.0,
-                      "full_vocab_scans": 0, "closing_steps": 0, "forced_eos": 0}
+                      "full_vocab_scans": 0, "closing_steps": 0, "forced_eos": 0,
+                      "grammar_checks": 0, "grammar_rejected": 0, "grammar_fallbacks": 0,
+                      "grammar_unjudged_steps": 0, "grammar_seconds": 0.0}
+        if grammar is True:
+            from model.constrained.grammar import GrammarCheck
+            grammar = GrammarCheck()
+        self.grammar = grammar or None
+        self.grammar_checks = grammar_checks
+        # per row: is the text so far grammar-viable (None: not judged)? and this step's verdicts
+        self.gviable: list[bool | None] = [None] * len(self.prompts)
+        self.gverdicts: list[dict] = [{} for _ in self.prompts]
+        if self.grammar is not None:
+            import time
+            t0 = time.perf_counter()
+            self.gviable = [self.grammar.viable(p, s) for p, s in zip(self.prompts, self.states)]
+            self.stats["grammar_seconds"] += time.perf_counter() - t0
 
     # viability of one token from one state, cached: the closing cost after it, or None (dead)
     def _next(self, state: ElixirPrefix, key: tuple, tid: int) -> int | None:
@@ -581,7 +613,7 @@ class SyntaxLogitsProcessor(LogitsProcessor):
             depth = None
         else:
             n = state.copy()
-            depth = n.closing_cost() if n.feed(text) else None
+            depth = n.closing_cost() + _needs_operand(n) if n.feed(text) else None
         self.cache[ck] = depth
         return depth
 
@@ -604,6 +636,14 @@ class SyntaxLogitsProcessor(LogitsProcessor):
         self.generated[i] += text
         if self.monitors is not None:
             self.monitors[i].advance(text)
+        if self.grammar is not None:
+            verdict = self.gverdicts[i].get(tid)
+            if verdict is None and (self.gviable[i] or self.states[i].last == "\n"):
+                # a token chosen without a check (sampling below the first pass, a fallback), or
+                # a line start after an unjudged stretch: judge the text as it is now
+                verdict = self._gcheck(i, self.prompts[i] + self.generated[i], self.states[i])
+            self.gviable[i] = verdict
+            self.gverdicts[i] = {}
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         import time
@@ -622,10 +662,12 @@ class SyntaxLogitsProcessor(LogitsProcessor):
                 out[i] = scores[i]
                 continue
             key = state.key()
-            closing = remaining <= 2 * state.closing_cost() + self.closing_margin
+            closing = remaining <= 2 * (state.closing_cost() + _needs_operand(state)) + self.closing_margin
             if closing:
                 self.stats["closing_steps"] += 1
             allowed = self._row_allowed(i, state, key, scores[i], closing)
+            if self.grammar is not None:
+                allowed = self._grammar_filter(i, state, allowed, scores[i], key, closing)
             if self.eos is not None and self._allowed_eos(i, state):
                 allowed.append(self.eos)
                 allowed.extend(self.stop_ids)
@@ -648,9 +690,69 @@ class SyntaxLogitsProcessor(LogitsProcessor):
         self.stats["seconds"] += time.perf_counter() - t0
         return out
 
+    def _gcheck(self, i: int, text: str, state: ElixirPrefix) -> bool:
+        import time
+        t0 = time.perf_counter()
+        ok = self.grammar.viable(text, state)
+        self.stats["grammar_checks"] += 1
+        self.stats["grammar_seconds"] += time.perf_counter() - t0
+        return ok
+
+    def _grammar_filter(self, i: int, state: ElixirPrefix, allowed: list[int], row: torch.Tensor,
+                        key: tuple, closing: bool) -> list[int]:
+        """Drop the lexically viable tokens, best first, whose text is no longer grammar-viable
+        (:mod:`model.constrained.grammar`), stopping at the first that is. Only where the text
+        so far was judged viable (otherwise nothing is known: never reject). When none of the
+        top candidates passes, the next lexically viable tokens of the whole vocabulary are
+        tried (``grammar_checks`` checks a step at most); when none passes at all, the lexical
+        list is kept as it was (the decoder is never left without a token)."""
+        if not self.gviable[i]:
+            self.stats["grammar_unjudged_steps"] += 1
+            return allowed
+        base = self.prompts[i] + self.generated[i]
+        verdicts = self.gverdicts[i]
+        budget = self.grammar_checks
+
+        def scan(ids) -> bool:
+            nonlocal budget
+            for t in ids:
+                if t in verdicts:
+                    if verdicts[t]:
+                        return True
+                    continue
+                if budget <= 0:
+                    return False
+                budget -= 1
+                n = state.copy()
+                n.feed(self.texts[t])
+                ok = verdicts[t] = self._gcheck(i, base + self.texts[t], n)
+                if ok:
+                    return True
+                self.stats["grammar_rejected"] += 1
+            return False
+
+        if scan(allowed):
+            return [t for t in allowed if verdicts.get(t, True)]
+        # nothing among the best: the next lexically viable tokens, best first
+        cost = state.closing_cost() + _needs_operand(state) if closing else 0
+        seen = set(allowed)
+        more = []
+        for t in torch.argsort(row, descending=True).tolist():
+            if len(more) >= budget:
+                break
+            if t in seen or self.texts[t] is None:
+                continue
+            d = self._next(state, key, t)
+            if d is not None and (not closing or d < cost):
+                more.append(t)
+        if scan(more):
+            return [t for t in more if verdicts.get(t) is True]
+        self.stats["grammar_fallbacks"] += 1
+        return allowed
+
     def _row_allowed(self, i: int, state: ElixirPrefix, key: tuple, row: torch.Tensor,
                      closing: bool) -> list[int]:
-        cost = state.closing_cost() if closing else 0
+        cost = state.closing_cost() + _needs_operand(state) if closing else 0
 
         def viable(ids) -> list[int]:
             good = []

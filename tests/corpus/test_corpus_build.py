@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from model.corpus import iter_files, iter_pairs, load_manifest
-from model.corpus.build import BuildConfig, BuildError, build
+from model.corpus.build import BuildError, build
 from model.corpus.records import FILE_FIELDS, PAIR_FIELDS
 
 SHOP = Path(__file__).resolve().parent.parent / "fixtures" / "projects" / "shop"

@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from model.corpus import iter_files, iter_pairs, load_manifest
 
@@ -72,7 +71,6 @@ def test_beam_docs_source(tmp_path):
     out = tmp_path / "corpus"
     stats = build([], out, beam_docs=True, config=BuildConfig(beam_apps=("eex",)))
     records = [r for s in ("train", "validation", "test") for r in iter_files(out, s)]
-    paths = {r["path"] for r in records}
     code = [r for r in records if r["path"].endswith(".exs")]  # code blocks of EEx's docs
     assert code and all(r["path"].startswith("docs/EEx") and r["project"] == "eex" for r in code)
     from kg.sidecar import shared

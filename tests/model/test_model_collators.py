@@ -16,7 +16,7 @@ from model.collators import (DEFAULT_WEIGHTS, OBJECTIVES, Context, Curriculum, M
 from model.config import ElixirCoderConfig
 from model.kbert import KnowledgeInjector
 from model.tokens import FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, ONTOLOGY, SENTINELS, TASKS
-from tests.model.conftest import SHOP, shop_files
+from tests.model.conftest import shop_files
 
 FILES = dict(shop_files())
 CART = FILES["lib/shop/cart.ex"]
