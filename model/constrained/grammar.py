@@ -50,11 +50,11 @@ def needs_operand(state: ElixirPrefix) -> bool:
     return s.last == ","
 
 
-def _close(s: ElixirPrefix, out: list[str], placeholder: str | None, force: bool, fn_arrow: bool,
+def _close(s: ElixirPrefix, out: list[str], placeholder: str | None, force: bool, fn_arrow: int,
            map_value: bool, bits: int) -> bool:
     """Append to ``out`` (feeding ``s``) what closes every open frame: ``placeholder`` where an
     operand is expected (always with ``force``: the machine takes ``(&`` for an operator value),
-    ``-> x`` before the innermost ``end`` (``fn_arrow``), ``=> x`` before the innermost ``}``
+    ``-> x`` before the innermost ``end`` (``fn_arrow`` 1) or ``)`` (2: a typespec's ``(a -> b)``), ``=> x`` before the innermost ``}``
     (``map_value``), `` >>`` before (``bits`` 1) or after (2) the innermost closer. False when
     ``s`` refuses it."""
     def put(t: str) -> bool:
@@ -93,7 +93,7 @@ def _close(s: ElixirPrefix, out: list[str], placeholder: str | None, force: bool
             elif (s.word or s.op or s.colon) and not put(" "):
                 return False
             elif placeholder and (force or not s.operand):
-                if not put(placeholder if placeholder == "{}" else " " + placeholder):
+                if not put(placeholder if placeholder[0] in "{:" else " " + placeholder):
                     return False
         if bits == 1:
             bits = 0
@@ -104,11 +104,11 @@ def _close(s: ElixirPrefix, out: list[str], placeholder: str | None, force: bool
         if not s.stack:
             return True
         closer = s.stack[-1][1]
+        if fn_arrow and closer == ("end" if fn_arrow == 1 else ")"):  # `fn x -> x end`, `(a, b -> x)`
+            fn_arrow = 0
+            if not put(" -> " + PLACEHOLDER):
+                return False
         if closer == "end":
-            if fn_arrow:
-                fn_arrow = False
-                if not put(" -> " + PLACEHOLDER):
-                    return False
             t = "\nend\n"  # the newline ends the word `end` (the machine closes on it)
         elif closer == "#{":
             t = "}"
@@ -127,53 +127,58 @@ def _close(s: ElixirPrefix, out: list[str], placeholder: str | None, force: bool
 
 
 #: (placeholder, force, fn_arrow, map_value, bits), most likely first
-VARIANTS = [(PLACEHOLDER, False, False, False, 0), (None, False, False, False, 0),
-            (PLACEHOLDER, False, True, False, 0), (PLACEHOLDER, True, False, False, 0),
-            (PLACEHOLDER, False, False, True, 0), ("x: x", False, False, False, 0),
-            ("{}", True, False, False, 0), (PLACEHOLDER, False, False, False, 1),
-            (PLACEHOLDER, False, False, False, 2), ("1", False, False, False, 0), (None, False, True, False, 0)]
+VARIANTS = [(PLACEHOLDER, False, 0, False, 0), (None, False, 0, False, 0),
+            (PLACEHOLDER, False, 1, False, 0), (PLACEHOLDER, True, 0, False, 0),
+            (PLACEHOLDER, False, 0, True, 0), ("x: x", False, 0, False, 0),
+            ("{}", True, 0, False, 0), (PLACEHOLDER, False, 0, False, 1),
+            (PLACEHOLDER, False, 0, False, 2), ("1", False, 0, False, 0), (None, False, 1, False, 0),
+            (": x", True, 0, False, 0), ("{}", True, 1, False, 0), (PLACEHOLDER, False, 2, False, 0)]
 
 
-def completions(state: ElixirPrefix, limit: int = 24) -> list[str]:
-    """Candidate suffixes that would make the prefix a complete program, most likely first."""
-    out: list[str] = []
-    variants = VARIANTS
-    bases = [("", state)]
+def completions(state: ElixirPrefix, limit: int = 24):
+    """Candidate suffixes that would make the prefix a complete program, most likely first
+    (a generator: the first one usually parses, so the rest is never built)."""
+    seen: set[str] = set()
+    for k, (pre, st) in enumerate(_readings(state)):
+        for v in (VARIANTS if k == 0 else VARIANTS[:3]):  # other readings: the common closings
+            s = st.copy()
+            parts: list[str] = []
+            if _close(s, parts, *v):
+                suffix = pre + "".join(parts)
+                if suffix not in seen:
+                    seen.add(suffix)
+                    yield suffix
+                    if len(seen) >= limit:
+                        return
+
+
+def _readings(state: ElixirPrefix):
+    """The prefix as it is, then what a pending word or operator may still become."""
+    yield "", state
     w = state.word
     if w and state.wctx not in (".", ":", "@", "&"):  # the word may be a key: `else: x`, `as: x`
         c = state.copy()
         if c.feed(":"):
-            bases.append((":", c))
+            yield ":", c
     if w:  # ... or a longer name (`@in` -> `@inx`, not the operator `in`; `0o` -> `0o1`)
         more = "1" if w[0].isdigit() else "x"
         c = state.copy()
         if c.feed(more):
-            bases.append((more, c))
+            yield more, c
     if w == "not":  # `a not in b`
         c = state.copy()
         if c.feed(" in"):
-            bases.append((" in", c))
+            yield " in", c
     if state.op and not state.op_atom:  # an operator as a key: `only: [|||: 2]`
         c = state.copy()
         if c.feed(":"):
-            bases.append((":", c))
+            yield ":", c
     if w and w in _KW_PREFIXES and state.wctx not in (".", ":", "@", "&"):
         for kw in _KEYWORDS:
             if kw != w and kw.startswith(w):
                 c = state.copy()
                 if c.feed(kw[len(w):]):
-                    bases.append((kw[len(w):], c))
-    for pre, st in bases:
-        for v in variants:
-            s = st.copy()
-            parts: list[str] = []
-            if _close(s, parts, *v):
-                suffix = pre + "".join(parts)
-                if suffix not in out:
-                    out.append(suffix)
-                    if len(out) >= limit:
-                        return out
-    return out
+                    yield kw[len(w):], c
 
 
 class GrammarCheck:
@@ -199,3 +204,77 @@ class GrammarCheck:
             if self.clean(text + suffix):
                 return True
         return False
+
+
+def false_rejections(files, tokenizer, *, max_tokens: int = 1500, show: int = 10) -> dict:
+    """The false-rejection rate on real files: every prefix at a token boundary of each file
+    (that tree-sitter parses whole) judged the way the decoder judges it (only where the prefix
+    before it was viable). ``show`` examples of refused prefixes are kept."""
+    import time
+
+    from model.constrained.syntax import token_texts
+    texts = token_texts(tokenizer)
+    g = GrammarCheck()
+    judged = rejected = used = 0
+    seconds = 0.0
+    examples: list[str] = []
+    for f in files:
+        src = open(f, encoding="utf-8", errors="replace").read()
+        if not g.clean(src):
+            continue
+        used += 1
+        p, text, prev = ElixirPrefix(), "", True
+        for i in tokenizer(src, add_special_tokens=False)["input_ids"][:max_tokens]:
+            text += texts[i]
+            p.feed(texts[i])
+            t0 = time.perf_counter()
+            ok = g.viable(text, p)
+            seconds += time.perf_counter() - t0
+            if prev:
+                judged += 1
+                if not ok:
+                    rejected += 1
+                    if len(examples) < show:
+                        examples.append(f"{f}: {text[-70:]!r}")
+            prev = ok
+    return {"files": used, "prefixes": judged, "rejected": rejected,
+            "false_rejection_pct": round(100 * rejected / max(1, judged), 4),
+            "mean_check_us": round(1e6 * seconds / max(1, judged), 1), "examples": examples}
+
+
+def main(argv=None) -> int:
+    """``python -m model.constrained.grammar --tokenizer DIR [FILES/DIRS...] [--json]``: the
+    false-rejection rate of the grammar check on real Elixir files."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    ap = argparse.ArgumentParser(description="False-rejection rate of the grammar check on real files.")
+    ap.add_argument("paths", nargs="*", help="files or directories of .ex/.exs (default: the test "
+                    "fixtures and the cached Debian Elixir source's lib/*/lib)")
+    ap.add_argument("--tokenizer", required=True, help="a tokenizer (or model) directory")
+    ap.add_argument("--limit", type=int, help="at most this many files")
+    ap.add_argument("--max-tokens", type=int, default=1500, help="tokens per file")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    from model.tokenizer import load_tokenizer
+    root = Path(__file__).resolve().parents[2]
+    paths = [Path(p) for p in args.paths] or [root / "tests/fixtures", *sorted(
+        (Path.home() / ".cache/elixir-coder/debian/elixir-lang").glob("*/lib/*/lib"))]
+    files = []
+    for p in paths:
+        files += sorted(p.rglob("*.ex*")) if p.is_dir() else [p]
+    files = [f for f in files if f.is_file()][:args.limit]
+    r = false_rejections(files, load_tokenizer(args.tokenizer), max_tokens=args.max_tokens)
+    if args.json:
+        print(json.dumps(r, indent=2))
+    else:
+        print(f"{r['files']} files, {r['prefixes']} token prefixes judged, {r['rejected']} refused "
+              f"({r['false_rejection_pct']} %), {r['mean_check_us']} µs a check")
+        for e in r["examples"]:
+            print("  refused:", e)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -23,6 +23,12 @@ stack) and every state has a hashable :meth:`ElixirPrefix.key` that captures eve
 decides what may follow: the logits processor caches per (state key, token) whether the token
 keeps the prefix viable, so a step costs dictionary lookups once the common states are seen.
 
+A do block's ``end`` is no receiver: ``.`` after it (even on the next line) is dead, as the
+real parser says; an ``fn``'s frame is marked so that ``fn -> f end.()`` stays valid.
+
+The grammar (what a lexical machine cannot see: ``1 foo``, ``[1] 2``) is checked on top by
+:mod:`model.constrained.grammar` (tree-sitter on synthesized completions), from the processor.
+
 *Complete* (end of sequence allowed) means: nothing open, no pending literal, and the real
 parser accepts the text (``kg.sidecar.shared().parse``, cached; the balanced check makes that
 call rare: only when every bracket/block is closed).
@@ -558,7 +564,13 @@ class SyntaxLogitsProcessor(LogitsProcessor):
     vocabulary only if none of those is viable); all others are masked. With top-k sampling of
     the same k this is exact; it keeps a step to k cached look-ups.
 
-    ``stats`` counts checks, cache hits, parser calls and time spent (for the overhead numbers).
+    ``grammar`` (default on; a :class:`~model.constrained.grammar.GrammarCheck` or False): the
+    lexically viable tokens are also checked, best first, for grammar viability until the first
+    that passes (``grammar_checks`` checks a step at most); those that fail are masked; where
+    the text so far was not judged viable or nothing passes, the lexical list stands.
+
+    ``stats`` counts checks, cache hits, parser calls, grammar checks/rejections/fallbacks and
+    time spent (for the overhead numbers).
     """
 
     def __init__(self, tokenizer, prompts: Sequence[str], *, max_new_tokens: int,

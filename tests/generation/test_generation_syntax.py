@@ -136,3 +136,88 @@ def test_processor_keeps_every_step_viable_and_closes_within_the_budget(tiny_mod
         closed += prefix_of(prompt + text).balanced()
     assert closed >= 8  # the budget rule closed (nearly) every one of them
 
+
+
+# ---- the grammar-level check (model/constrained/grammar.py) --------------------------------------
+GARBAGE = [  # (a viable prefix, a continuation the lexical machine accepts but no program has)
+    ("defmodule A do\n  def f(list) do\n    ", '" " "'),
+    ("defmodule A do\n  def f(list) do\n    x = 1", " foo bar"),
+    ("defmodule A do\n  def f(list) do\n    [1, 2]", " 3"),
+    ("defmodule A do\n  def f(list) do\n    %{a: 1}", " b"),
+    ("defmodule A do\n  def f(list) do\n    list", ' "x" y'),
+    ("defmodule A do\n  def f(list) do\n    x = 1", " 2"),
+]
+
+
+@pytest.mark.parametrize("prefix,garbage", GARBAGE)
+def test_grammar_check_rejects_what_the_lexical_machine_accepts(prefix, garbage):
+    from model.constrained.grammar import GrammarCheck
+    g = GrammarCheck()
+    assert g.viable(prefix)
+    assert not prefix_of(prefix + garbage).dead  # the lexical machine lets it through ...
+    assert not g.viable(prefix + garbage)        # ... the grammar does not
+    from kg.sidecar import shared              # and the real parser agrees it cannot be finished
+    assert not shared().parse(prefix + garbage + "\nend\nend\n").ok
+
+
+def test_a_do_blocks_end_is_no_receiver_but_an_fns_is():
+    assert prefix_of("if a do\n  1\nend.x").dead
+    assert prefix_of("if a do\n  1\nend\n.x").dead
+    assert not prefix_of("f = fn -> 1 end.()").dead
+    assert not prefix_of("if a do\n  1\nend\nfoo.bar(1)\n").dead
+    assert ParserOracle()("f = fn -> 1 end.()\n") and not ParserOracle()("if a do\n  1\nend.x\n")
+
+
+def test_grammar_check_accepts_every_token_prefix_of_real_files(tiny_model_dir):
+    """Every prefix of a real file at a token boundary is grammar-viable (judged the way the
+    decoder judges: a step only counts where the prefix before it was viable). The measured
+    false-rejection rate on 111 files / 61k prefixes is 2 (0.003 %); here: at most 0.1 %."""
+    from model.constrained.grammar import GrammarCheck
+    from model.constrained.syntax import token_texts
+    from model.tokenizer import load_tokenizer
+    tok = load_tokenizer(tiny_model_dir)
+    texts = token_texts(tok)
+    g = GrammarCheck()
+    judged = rejected = 0
+    refused = []
+    for f in _parses(real_files(6)):
+        src = f.read_text(encoding="utf-8")
+        if not g.clean(src):  # tree-sitter disagrees with the real parser: nothing is judged there
+            continue
+        text, p, prev = "", ElixirPrefix(), True
+        for i in tok(src, add_special_tokens=False)["input_ids"][:600]:
+            text += texts[i]
+            p.feed(texts[i])
+            ok = g.viable(text, p)
+            if prev:
+                judged += 1
+                if not ok:
+                    rejected += 1
+                    refused.append(f"{f.name}: {text[-60:]!r}")
+            prev = ok
+    assert judged > 3000
+    assert rejected <= judged // 1000, refused[:5]
+
+
+def test_processor_with_grammar_skips_the_garbage_token_greedy_would_pick(tiny_model_dir):
+    """The best-scored token is lexically fine but grammatically dead: with the grammar check
+    the greedy choice moves to the next token that keeps the text viable; without it, the
+    garbage is chosen."""
+    from model.constrained.grammar import GrammarCheck
+    from model.tokenizer import load_tokenizer
+    tok = load_tokenizer(tiny_model_dir)
+    prompt = "defmodule A do\n  def f(list) do\n    x = 1"
+    proc = SyntaxLogitsProcessor(tok, [prompt], max_new_tokens=64)
+    g = GrammarCheck()
+    base = prefix_of(prompt)
+    garbage = [t for t, s in enumerate(proc.texts) if s and s[0] == " " and s.strip().isidentifier()
+               and base.copy().feed(s) and not g.viable(prompt + s)]
+    assert garbage, "the tokenizer has a word token that cannot follow `x = 1`"
+    scores = _random_scores(len(tok), 1)
+    scores[0, garbage[0]] = 50.0
+    ids = torch.tensor([[tok.bos_token_id]])
+    t = int(torch.argmax(proc(ids, scores.clone())[0]))
+    assert t != garbage[0] and g.viable(prompt + proc.texts[t])
+    assert proc.stats["grammar_rejected"] >= 1
+    plain = SyntaxLogitsProcessor(tok, [prompt], max_new_tokens=64, grammar=False)
+    assert int(torch.argmax(plain(ids, scores.clone())[0])) == garbage[0]
