@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, behaviour_kg
 
 LIB = '''defmodule Beh.Store do
   @callback get(key :: term) :: term
@@ -64,18 +64,10 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def gen_kg(tmp_path_factory):
-    from kg.build import build
     from reasoning import behaviour
-    from sparql.store import KnowledgeGraph
 
     d = tmp_path_factory.mktemp("gen-kg")
-    (d / "lib/lib").mkdir(parents=True)
-    (d / "stub/lib").mkdir(parents=True)
-    (d / "lib/lib/beh.ex").write_text(LIB)
-    (d / "stub/lib/gen_server.ex").write_text(STUB)
-    kg = KnowledgeGraph.open(d / "store")
-    build(kg, d / "lib", graph="lib@0.1.0")
-    build(kg, d / "stub", graph="stub@1.0.0")
+    kg = behaviour_kg(d, LIB, STUB)
     yield kg
     behaviour.clear_cache(kg)
     kg.close()

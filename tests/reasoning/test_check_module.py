@@ -9,7 +9,7 @@ import pytest
 from kg.build import build
 from reasoning import behaviour
 from reasoning.behaviour import Diagnostic, check_module, complete
-from sparql.store import KnowledgeGraph
+from tests.conftest import behaviour_kg
 
 LIB = '''defmodule Beh.Store do
   @callback get(key :: term) :: term
@@ -45,13 +45,7 @@ end
 @pytest.fixture(scope="module")
 def kg(tmp_path_factory):
     d = tmp_path_factory.mktemp("check")
-    (d / "lib/lib").mkdir(parents=True)
-    (d / "stub/lib").mkdir(parents=True)
-    (d / "lib/lib/beh.ex").write_text(LIB)
-    (d / "stub/lib/gen_server.ex").write_text(STUB)
-    kg = KnowledgeGraph.open(d / "store")
-    build(kg, d / "lib", graph="lib@0.1.0")
-    build(kg, d / "stub", graph="stub@1.0.0")
+    kg = behaviour_kg(d, LIB, STUB)
     yield kg
     behaviour.clear_cache(kg)
     kg.close()
