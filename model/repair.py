@@ -90,7 +90,11 @@ def compile_check(code: str, sandbox) -> dict:
     for line in res.stdout.splitlines():
         parts = line.split("\t", 2)
         if len(parts) == 3 and parts[0] in ("ERROR", "WARNING"):
-            item = {"line": int(parts[1]) if parts[1].isdigit() else 0, "message": parts[2]}
+            line_no = int(parts[1]) if parts[1].isdigit() else 0
+            if not line_no:  # an exception without a position: its stack trace names gen.ex:N
+                at = re.search(r"\bgen\.ex:(\d+)", parts[2])
+                line_no = int(at.group(1)) if at else 0
+            item = {"line": line_no, "message": parts[2]}
             (errors if parts[0] == "ERROR" else warnings).append(item)
     if res.timed_out:
         errors.append({"line": 0, "message": "compilation timed out"})

@@ -74,6 +74,16 @@ def test_checks_catch_undefined_functions_and_wrong_arities_with_the_compiler(ge
     assert first_error(broken)[0] == "syntax"
 
 
+def test_a_compile_exception_without_a_position_is_located_by_its_stack_trace():
+    # `def` inside a function body parses but raises in the compiler with no position of its
+    # own; repair needs the line (gen.ex:N in the trace) to cut there instead of starting over.
+    prompt = "defmodule A do\n  def f(x) do\n"
+    checks = check(prompt, "  def g(y), do: y\n  end\nend\n", sandbox=Sandbox())
+    assert checks["syntax"]["passed"] and not checks["compile"]["passed"]
+    assert checks["compile"]["line"] == 3
+    assert first_error(checks)[:2] == ("compile", 3)
+
+
 def test_repair_cuts_at_the_first_error_and_reports_each_round(tiny_model_dir, gen_kg):
     coder = Coder.from_pretrained(tiny_model_dir, kg=gen_kg)
     prompt = "defmodule A do\n  def f(l) do\n"
