@@ -13,15 +13,8 @@ def register(sub) -> None:
     check.register(sub)
     from elixir_coder.commands import onto
     onto.register(sub)
-    import importlib
-    # Stage commands added this session; each module has register(sub).
-    for name in ("serve", "corpus", "tokenizer", "train", "generate", "eval"):
-        try:
-            module = importlib.import_module(f"elixir_coder.commands.{name}")
-        except ModuleNotFoundError as e:  # not written yet (TODO: drop this guard at integration)
-            if e.name != f"elixir_coder.commands.{name}":
-                raise
-            continue
+    from elixir_coder.commands import corpus, eval, generate, serve, tokenizer, train
+    for module in (serve, corpus, tokenizer, train, generate, eval):
         module.register(sub)
 
 

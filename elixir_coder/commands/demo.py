@@ -27,7 +27,7 @@ EXAMPLES: list[tuple[str, list[str], str]] = [
 def register(sub) -> None:
     p = sub.add_parser(
         "demo",
-        help="build the KG of the Elixir 1.14 source (Debian elixir-lang) and run example queries",
+        help="the main job: KG of the Elixir 1.14 source, example queries, then a tiny model and a KG-checked generation",
         description=__doc__,
     )
     p.add_argument("--package", default="elixir-lang", help="Debian source package to build (default: elixir-lang)")
