@@ -59,7 +59,6 @@ def load_units(corpus: str | Path, split: str, window_chars: int = 2048) -> list
     """Training units of a split: file windows (at line boundaries, at most ``window_chars``)
     and code-test pairs."""
     corpus = Path(corpus)
-    load_manifest(corpus)
     units: list[dict] = []
     for rec in _records(corpus, split, "files"):
         text = rec.get("text") or ""
